@@ -1,0 +1,80 @@
+/**
+ * Redis through ioredis, offered as effect's persistence `Redis` service.
+ *
+ * The shared connection fails commands at once while disconnected (no offline queue), so the webhook can answer
+ * 503 instead of hanging; it reconnects on its own. `reserve` hands out dedicated connections for blocking reads
+ * (`XREADGROUP BLOCK`); they never reconnect, a broken one leaves the pool.
+ */
+import { Effect, Layer, Redacted } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import { Redis as IORedis, type RedisOptions } from "ioredis"
+import * as Env from "../src/config.ts"
+
+const baseOptions = {
+  lazyConnect: true,
+  // RESP2: the reply shapes Redis documents (RESP3 maps would arrive flattened).
+  protocol: 2,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  enableAutoPipelining: true,
+  connectTimeout: 5000,
+  retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000)
+} satisfies RedisOptions
+
+const toError = (cause: unknown) => new Redis.RedisError({ cause })
+
+const sendWith = (client: IORedis) => <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
+  Effect.tryPromise({ try: () => client.call(command, ...args) as Promise<A>, catch: toError })
+
+const connect = (client: IORedis) => Effect.tryPromise({ try: () => client.connect(), catch: toError })
+
+/** Builds the service from a URL; the client closes with the layer's scope. */
+export const make = Effect.fnUntraced(function*(url: string, pool?: Redis.PoolOptions) {
+  const client = yield* Effect.acquireRelease(
+    Effect.sync(() => new IORedis(url, baseOptions)),
+    (client) => Effect.sync(() => client.disconnect())
+  )
+  // ioredis emits `error` on every failed reconnect; without a listener Node would crash the process.
+  client.on("error", () => {})
+  yield* connect(client).pipe(
+    Effect.mapError((error) =>
+      new Redis.RedisError({ cause: new Error(`Redis does not answer at ${redactUrl(url)}: ${String(error.cause)}`) })
+    )
+  )
+  return yield* Redis.make({
+    send: sendWith(client),
+    connect: Effect.gen(function*() {
+      const connection = client.duplicate({ ...baseOptions, enableAutoPipelining: false, retryStrategy: () => null })
+      connection.on("error", () => {})
+      yield* connect(connection).pipe(Effect.tapError(() => Effect.sync(() => connection.disconnect())))
+      return { send: sendWith(connection), close: Effect.sync(() => connection.disconnect()) }
+    }),
+    subscribe: Effect.fnUntraced(function*(channel, onMessage) {
+      const subscriber = yield* Effect.acquireRelease(
+        Effect.sync(() => client.duplicate({ ...baseOptions, enableOfflineQueue: true })),
+        (subscriber) => Effect.sync(() => subscriber.disconnect())
+      )
+      subscriber.on("error", () => {})
+      subscriber.on("message", (channel: string, message: string) => onMessage({ channel, message }))
+      yield* connect(subscriber)
+      yield* Effect.tryPromise({ try: () => subscriber.subscribe(channel), catch: toError })
+      return Effect.never
+    }),
+    pool: { maxConnections: 1100, ...pool }
+  })
+})
+
+/** `Redis` for `REDIS_URL`. */
+export const layer = Layer.effect(Redis.Redis)(
+  Effect.gen(function*() {
+    const url = yield* Env.redisUrl
+    return yield* make(Redacted.value(url))
+  })
+)
+
+/** `Redis` for an explicit URL (tests, tools). */
+export const layerUrl = (url: string) => Layer.effect(Redis.Redis)(make(url))
+
+/** The URL without its password, for messages. */
+export const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
+

@@ -1,0 +1,69 @@
+/**
+ * The layer each role needs, and the process made of the roles in `ROLES`.
+ *
+ * - `http`: the HTTP server (webhook, health, metrics); in polling mode also the `getUpdates` poller.
+ * - `worker`: partition ownership, partition readers, chat actors running the bot.
+ * - `notifier`, `sender`: platform events and outbound lanes; their services are consumed in-process by the
+ *   worker until their own issues land, so these roles add no background work yet.
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { HttpRouter } from "effect/http"
+import * as Http from "node:http"
+import * as Env from "../src/config.ts"
+import * as BotHandler from "../src/bot/BotHandler.ts"
+import * as Health from "../src/http/Health.ts"
+import * as Webhook from "../src/http/Webhook.ts"
+import { BotApi } from "../services/BotApi.ts"
+import { ChatState } from "../services/ChatState.ts"
+import { Chats } from "../services/Chats.ts"
+import { Sender } from "../services/Sender.ts"
+import { ChatActors } from "../streams/ChatActors.ts"
+import { Keys } from "../streams/Keys.ts"
+import { PartitionOwnership } from "../streams/PartitionOwnership.ts"
+import { UpdateIngest } from "../streams/UpdateIngest.ts"
+import type { UpdateHandler } from "../services/UpdateHandler.ts"
+import * as UpdatePoller from "../streams/UpdatePoller.ts"
+import * as Postgres from "./Postgres.ts"
+import * as RedisLayer from "./Redis.ts"
+import * as Telemetry from "./Telemetry.ts"
+
+/** Redis, key names, Postgres (migrated) and the Bot API client: what every role stands on. */
+export const infrastructure = Layer.mergeAll(Keys.layer, BotApi.layer).pipe(
+  Layer.provideMerge(Layer.mergeAll(RedisLayer.layer, Postgres.layer))
+)
+
+const server = Layer.unwrap(Effect.gen(function*() {
+  const port = yield* Env.port
+  const host = yield* Env.host
+  return NodeHttpServer.layer(() => Http.createServer({ keepAliveTimeout: 65_000 }), { port, host })
+}))
+
+/** The HTTP role: webhook (or poller), health, metrics. */
+export const http = Layer.unwrap(Effect.gen(function*() {
+  const mode = yield* Env.updatesMode
+  const routes = mode === "webhook" ? Layer.mergeAll(Health.layer, Webhook.layer) : Health.layer
+  const app = HttpRouter.serve(routes, { disableLogger: true }).pipe(Layer.provideMerge(server))
+  return mode === "webhook" ? app : Layer.merge(app, UpdatePoller.layer)
+})).pipe(Layer.provide(UpdateIngest.layer))
+
+/** The worker role: owns partitions and runs `handler` (the bot, in production) in chat actors. */
+export const worker = <E, R>(handler: Layer.Layer<UpdateHandler, E, R>) =>
+  PartitionOwnership.layer.pipe(
+    Layer.provide(ChatActors.layer),
+    Layer.provide(handler),
+    Layer.provide(Layer.mergeAll(ChatState.layer, Sender.layer))
+  )
+
+/** The production handler: the bot's Composer. */
+export const botHandler = BotHandler.layer.pipe(Layer.provide(Chats.layer))
+
+/** Every role listed in `ROLES`, on the shared infrastructure, with telemetry. */
+export const app = Layer.unwrap(Effect.gen(function*() {
+  const roles = yield* Env.roles
+  yield* Effect.logInfo("starting", { roles })
+  return Layer.mergeAll(
+    roles.includes("http") ? http : Layer.empty,
+    roles.includes("worker") ? worker(botHandler) : Layer.empty
+  )
+})).pipe(Layer.provide(infrastructure), Layer.provide(Telemetry.layer))

@@ -1,0 +1,9 @@
+/** The bot: one Composer per feature, in the order they claim updates. */
+import { Composer } from "grammy"
+import type { BotContext } from "./BotContext.ts"
+import { fallback } from "./features/Fallback.ts"
+import { help } from "./features/Help.ts"
+import { menu } from "./features/Menu.ts"
+import { start } from "./features/Start.ts"
+
+export const bot = new Composer<BotContext>(start, help, menu, fallback)

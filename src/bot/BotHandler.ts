@@ -1,0 +1,82 @@
+/**
+ * Runs the bot's Composer for one update inside a chat actor: the `UpdateHandler` of production.
+ *
+ * Each update gets its own grammY `Api` whose transformer hands every call to the actor's `outbound` (the
+ * `Sender`, with per-update idempotency keys) instead of the network; Telegram's answers, errors included,
+ * come back to grammY in the Bot API's own envelope. The session is decoded with Schema and saved by the actor.
+ */
+import { Cause, Effect, Exit, Layer, Option, Schema, Schedule } from "effect"
+import { Api, Context as GrammyContext, type Transformer } from "grammy"
+import type { Update } from "grammy/types"
+import * as Env from "../config.ts"
+import { Chats } from "../../services/Chats.ts"
+import { Sender } from "../../services/Sender.ts"
+import { HandlerError, type Outbound, UpdateHandler } from "../../services/UpdateHandler.ts"
+import { bot } from "./Bot.ts"
+import { type BotContext, type BotDeps, BotSession } from "./BotContext.ts"
+import { languageOf, texts } from "./texts/index.ts"
+
+const decodeSession = Schema.decodeUnknownOption(BotSession)
+
+/** An `Api` that never touches the network: its calls become `outbound` calls. */
+const apiFor = (outbound: Outbound, run: <A, E>(effect: Effect.Effect<A, E>) => Promise<Exit.Exit<A, E>>) => {
+  const api = new Api("0:outbound")
+  const transformer: Transformer = async (_previous, method, payload) => {
+    const exit = await run(outbound(method, payload as Record<string, unknown>))
+    if (Exit.isSuccess(exit)) return { ok: true, result: exit.value as never }
+    const error = Cause.squash(exit.cause)
+    if (error instanceof Error && "reason" in error) {
+      const reason = (error as { reason: { _tag: string; code?: number; description?: string; retryAfter?: number } })
+        .reason
+      if (reason._tag === "InDoubt") return { ok: true, result: true as never }
+      if (reason._tag === "TelegramError") {
+        return {
+          ok: false,
+          error_code: reason.code ?? 500,
+          description: reason.description ?? "",
+          ...(reason.retryAfter === undefined ? {} : { parameters: { retry_after: reason.retryAfter } })
+        }
+      }
+    }
+    throw error
+  }
+  api.config.use(transformer)
+  return api
+}
+
+export const layer = Layer.effect(UpdateHandler)(
+  Effect.gen(function*() {
+    const sender = yield* Sender
+    const chats = yield* Chats
+    const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
+    const me = yield* sender.botInfo.pipe(
+      Effect.tapError((error) => Effect.logWarning("getMe failed, retrying", error.message)),
+      Effect.retry({ schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered), times: 8 })
+    )
+    const context = yield* Effect.context<never>()
+    const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
+    const deps: BotDeps = {
+      publicUrl,
+      recordStart: async (chat, languageCode, payload) => {
+        const exit = await run(chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode, payload }))
+        if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
+      }
+    }
+    const middleware = bot.middleware()
+
+    return {
+      handle: (input) =>
+        Effect.tryPromise({
+          try: async () => {
+            const session: BotSession = Option.getOrElse(decodeSession(input.session), () => ({}))
+            const ctx = new GrammyContext(input.update as unknown as Update, apiFor(input.outbound, run), me)
+            const language = languageOf(session.language, ctx.from?.language_code)
+            Object.assign(ctx, { session, language, t: texts[language], deps })
+            await middleware(ctx as BotContext, async () => {})
+            return (ctx as BotContext).session as Record<string, unknown>
+          },
+          catch: (cause) => new HandlerError({ message: cause instanceof Error ? cause.message : String(cause), cause })
+        })
+    }
+  })
+)

@@ -1,0 +1,34 @@
+/** The main menu as a reply keyboard, and the section keyboards as inline keyboards, built in one place. */
+import { InlineKeyboard, Keyboard } from "grammy"
+import * as CallbackData from "../CallbackData.ts"
+import type { Texts } from "../texts/index.ts"
+
+export const mainMenu = (t: Texts) =>
+  new Keyboard()
+    .text(t.menu.profile).text(t.menu.tournaments).row()
+    .text(t.menu.bonuses).text(t.menu.support)
+    .resized()
+    .persistent()
+
+export const profile = (t: Texts, publicUrl: string | undefined) => {
+  const keyboard = new InlineKeyboard()
+  if (publicUrl !== undefined && publicUrl.startsWith("https://")) {
+    keyboard.webApp(t.openApp, `${publicUrl.replace(/\/+$/, "")}/app/`).row()
+    keyboard.url(t.openCabinet, `${publicUrl.replace(/\/+$/, "")}/cabinet`)
+  } else {
+    keyboard.text(t.openApp, CallbackData.encode("profile", "open"))
+  }
+  return keyboard
+}
+
+export const tournaments = (t: Texts) =>
+  new InlineKeyboard()
+    .text(t.tournamentsList, CallbackData.encode("tournaments", "list"))
+    .text(t.missionsList, CallbackData.encode("tournaments", "missions"))
+
+export const bonuses = (t: Texts) => new InlineKeyboard().text(t.enterPromo, CallbackData.encode("bonuses", "promo"))
+
+export const support = (t: Texts) =>
+  new InlineKeyboard()
+    .text(t.faq, CallbackData.encode("support", "faq"))
+    .text(t.contact, CallbackData.encode("support", "contact"))

@@ -1,0 +1,94 @@
+/**
+ * Every environment variable the gateway reads, as Effect `Config` values.
+ *
+ * Layers read the values they need from here, so a missing or bad value fails the layer that needs it with a
+ * `ConfigError` naming the variable; `main.ts` turns that into one line on stderr. `table` lists every
+ * variable with its default and meaning: the README's configuration table is checked against it in tests.
+ */
+import { Config, type LogLevel, Redacted, Schema } from "effect"
+
+const roleNames = ["http", "worker", "notifier", "sender"] as const
+export type Role = (typeof roleNames)[number]
+const roleList = roleNames.join("|")
+const rolePattern = new RegExp("^\\s*(" + roleList + ")\\s*(,\\s*(" + roleList + ")\\s*)*$")
+
+const intIn = (name: string, fallback: number, minimum: number, maximum: number) =>
+  Config.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })), name).pipe(Config.withDefault(fallback))
+
+/** `A-Z a-z 0-9 _ -`, 1-256 characters: what Telegram accepts as a webhook `secret_token`. */
+const webhookSecretPattern = /^[A-Za-z0-9_-]{1,256}$/
+
+export const port = intIn("PORT", 8080, 0, 65_535)
+export const host = Config.String("HOST").pipe(Config.withDefault("0.0.0.0"))
+export const roles = Config.schema(Schema.String.check(Schema.isPattern(rolePattern)), "ROLES").pipe(
+  Config.map((s) => [...new Set(s.split(",").map((r) => r.trim() as Role))]),
+  Config.withDefault<ReadonlyArray<Role>>(roleNames)
+)
+export const botToken = Config.Redacted("BOT_TOKEN")
+export const telegramApiRoot = Config.String("TELEGRAM_API_ROOT").pipe(Config.withDefault("https://api.telegram.org"))
+export const telegramEnv = Config.Literals(["production", "test"], "TELEGRAM_ENV").pipe(
+  Config.withDefault("production" as const)
+)
+export const webhookSecret = Config.schema(
+  Schema.Redacted(Schema.String.check(Schema.isPattern(webhookSecretPattern))),
+  "WEBHOOK_SECRET"
+)
+export const publicUrl = Config.option(Config.String("PUBLIC_URL"))
+export const redisUrl = Config.Redacted("REDIS_URL").pipe(
+  Config.withDefault(Redacted.make("redis://127.0.0.1:6379"))
+)
+export const redisPrefix = Config.String("REDIS_PREFIX").pipe(Config.withDefault("tg:"))
+export const databaseUrl = Config.Redacted("DATABASE_URL").pipe(
+  Config.withDefault(Redacted.make("postgres://postgres@127.0.0.1:5432/postgres"))
+)
+export const partitions = intIn("PARTITIONS", 16, 1, 1024)
+export const updatesMode = Config.Literals(["webhook", "polling"], "UPDATES_MODE").pipe(
+  Config.withDefault("webhook" as const)
+)
+export const otlpEndpoint = Config.option(Config.String("OTEL_EXPORTER_OTLP_ENDPOINT"))
+export const serviceName = Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("tg-gateway"))
+const logLevels = ["all", "fatal", "error", "warn", "info", "debug", "trace", "none"] as const
+export const logLevel = Config.schema(
+  Schema.String.check(Schema.isPattern(new RegExp("^(" + logLevels.join("|") + ")$", "i"))),
+  "LOG_LEVEL"
+).pipe(
+  Config.map((level) => (level[0]!.toUpperCase() + level.slice(1).toLowerCase()) as LogLevel.LogLevel),
+  Config.withDefault<LogLevel.LogLevel>("Info")
+)
+
+/** Worker tuning: not in the contract, safe defaults. */
+export const maxInFlight = intIn("WORKER_MAX_IN_FLIGHT", 1000, 1, 100_000)
+export const handlerMaxAttempts = intIn("HANDLER_MAX_ATTEMPTS", 5, 1, 100)
+export const handlerRetryBaseMs = intIn("HANDLER_RETRY_BASE_MS", 200, 1, 60_000)
+export const leaseMs = intIn("PARTITION_LEASE_MS", 5000, 500, 600_000)
+export const actorIdleMs = intIn("ACTOR_IDLE_MS", 60_000, 100, 3_600_000)
+export const dedupTtlS = intIn("DEDUP_TTL_S", 90_000, 86_400, 604_800)
+export const chatStateTtlS = intIn("CHAT_STATE_TTL_S", 30 * 86_400, 3600, 365 * 86_400)
+
+
+/** What the README's configuration table must list (checked by test/config.test.ts). */
+export const table: ReadonlyArray<{ readonly name: string; readonly fallback: string; readonly meaning: string }> = [
+  { name: "PORT", fallback: "8080", meaning: "HTTP listener port" },
+  { name: "HOST", fallback: "0.0.0.0", meaning: "HTTP listener address" },
+  { name: "ROLES", fallback: "http,worker,notifier,sender", meaning: "roles this process runs" },
+  { name: "BOT_TOKEN", fallback: "none (required)", meaning: "the bot's token; never logged" },
+  { name: "TELEGRAM_API_ROOT", fallback: "https://api.telegram.org", meaning: "Bot API base URL" },
+  { name: "TELEGRAM_ENV", fallback: "production", meaning: "which Telegram public key checks Ed25519 signatures" },
+  { name: "WEBHOOK_SECRET", fallback: "none", meaning: "expected X-Telegram-Bot-Api-Secret-Token (http role)" },
+  { name: "PUBLIC_URL", fallback: "none", meaning: "public https base URL" },
+  { name: "UPDATES_MODE", fallback: "webhook", meaning: "webhook or polling (getUpdates)" },
+  { name: "REDIS_URL", fallback: "redis://127.0.0.1:6379", meaning: "Redis" },
+  { name: "REDIS_PREFIX", fallback: "tg:", meaning: "prefix of every Redis key" },
+  { name: "DATABASE_URL", fallback: "postgres://postgres@127.0.0.1:5432/postgres", meaning: "Postgres" },
+  { name: "PARTITIONS", fallback: "16", meaning: "update stream partitions" },
+  { name: "OTEL_EXPORTER_OTLP_ENDPOINT", fallback: "unset", meaning: "OTLP/HTTP endpoint" },
+  { name: "OTEL_SERVICE_NAME", fallback: "tg-gateway", meaning: "service name on spans" },
+  { name: "LOG_LEVEL", fallback: "info", meaning: "JSON logs on stdout" },
+  { name: "WORKER_MAX_IN_FLIGHT", fallback: "1000", meaning: "updates in flight per worker process" },
+  { name: "HANDLER_MAX_ATTEMPTS", fallback: "5", meaning: "handler attempts before dead-lettering" },
+  { name: "HANDLER_RETRY_BASE_MS", fallback: "200", meaning: "first retry delay, doubled per attempt" },
+  { name: "PARTITION_LEASE_MS", fallback: "5000", meaning: "partition lease lifetime" },
+  { name: "ACTOR_IDLE_MS", fallback: "60000", meaning: "idle time before a chat actor is passivated" },
+  { name: "DEDUP_TTL_S", fallback: "90000", meaning: "how long an update_id is remembered" },
+  { name: "CHAT_STATE_TTL_S", fallback: "2592000", meaning: "how long an idle chat's FSM state is kept" }
+]

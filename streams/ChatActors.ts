@@ -1,0 +1,211 @@
+/**
+ * Chat actors: one fiber per `chat_id`, each with its own queue, handling its chat's updates one at a time in
+ * stream order while different chats run concurrently. Idle actors are passivated.
+ *
+ * In-flight updates are bounded by a semaphore that partition readers take before reading: when every permit
+ * is held the readers stop calling `XREADGROUP`, so Redis is the buffer, not the heap. An update is
+ * acknowledged only in the same Lua script that commits the chat's new state (see `ChatState`); a failing
+ * handler is retried with backoff and then dead-lettered with its error, and the chat moves on.
+ */
+import { Clock, Context, Deferred, Duration, Effect, FiberMap, Layer, Metric, Option, Queue, Schedule, Semaphore } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import * as Env from "../src/config.ts"
+import * as Metrics from "../src/metrics.ts"
+import { spanFromTraceparent } from "../layers/Telemetry.ts"
+import { ChatState, entryIdAtMost, type Session } from "../services/ChatState.ts"
+import { Sender } from "../services/Sender.ts"
+import { HandlerError, UpdateHandler } from "../services/UpdateHandler.ts"
+import { Keys } from "./Keys.ts"
+
+/** One update read from a partition, with the fencing epoch under which it was read. */
+export type StreamEntry = {
+  readonly partition: number
+  readonly epoch: number
+  readonly entryId: string
+  readonly chatId: number
+  readonly raw: string
+  readonly traceparent: string
+  /** How many times the stream has delivered it (more than 1 after a takeover). */
+  readonly deliveries: number
+}
+
+export class ChatActors extends Context.Service<ChatActors, {
+  /** Waits for at least one in-flight slot and takes up to `max`; returns how many were taken. */
+  readonly reserve: (max: number) => Effect.Effect<number>
+  readonly unreserve: (n: number) => Effect.Effect<void>
+  /** Hands a reserved entry to its chat's actor; the slot is freed when the entry is finished. */
+  readonly dispatch: (entry: StreamEntry) => Effect.Effect<void>
+  /** Waits until no entry of `partition` is in flight. */
+  readonly drained: (partition: number) => Effect.Effect<void>
+}>()("tg-gateway/streams/ChatActors") {
+  static readonly layer = Layer.effect(ChatActors)(
+    Effect.gen(function*() {
+      const state = yield* ChatState
+      const handler = yield* UpdateHandler
+      const sender = yield* Sender
+      const redis = yield* Redis.Redis
+      const keys = yield* Keys
+      const maxInFlight = yield* Env.maxInFlight
+      const maxAttempts = yield* Env.handlerMaxAttempts
+      const retryBase = Duration.millis(yield* Env.handlerRetryBaseMs)
+      const idle = Duration.millis(yield* Env.actorIdleMs)
+      const maxDeliveries = maxAttempts + 5
+
+      const permits = yield* Semaphore.make(maxInFlight)
+      const fibers = yield* FiberMap.make<number>()
+      const queues = new Map<number, Queue.Queue<StreamEntry>>()
+      const inFlight = new Map<number, number>()
+      const drainWaiters = new Map<number, Array<Deferred.Deferred<void>>>()
+
+      const finished = (partition: number) =>
+        Effect.suspend(() => {
+          const left = (inFlight.get(partition) ?? 1) - 1
+          inFlight.set(partition, left)
+          const waiters = left === 0 ? drainWaiters.get(partition) : undefined
+          if (waiters !== undefined) drainWaiters.delete(partition)
+          return Effect.andThen(
+            permits.release(1),
+            Effect.forEach(waiters ?? [], (d) => Deferred.succeed(d, undefined), { discard: true })
+          )
+        })
+
+      /** Infrastructure failures (Redis) are retried until they pass: the entry stays pending meanwhile. */
+      const persistently = <A>(effect: Effect.Effect<A, Redis.RedisError>) =>
+        effect.pipe(
+          Effect.tapError((error) => Effect.logWarning("chat actor: Redis unavailable, retrying", String(error.cause))),
+          Effect.retry({ schedule: Schedule.spaced("250 millis") }),
+          Effect.orDie
+        )
+
+      const commit = (entry: StreamEntry, session: Session | undefined) =>
+        persistently(state.commit({
+          partition: entry.partition,
+          epoch: entry.epoch,
+          chatId: entry.chatId,
+          entryId: entry.entryId,
+          record: session === undefined ? undefined : { lastEntryId: entry.entryId, session }
+        }))
+
+      const deadLetter = (entry: StreamEntry, error: string, attempts: number) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          yield* persistently(redis.send(
+            "XADD", keys.deadLetter, "MAXLEN", "~", "100000", "*",
+            "update", entry.raw,
+            "error", error,
+            "chat", String(entry.chatId),
+            "partition", String(entry.partition),
+            "entry", entry.entryId,
+            "attempts", String(attempts),
+            "failed_at", new Date(now).toISOString(),
+            "traceparent", entry.traceparent
+          ))
+          yield* Effect.logError("update dead-lettered", { partition: entry.partition, entry: entry.entryId, error })
+        })
+
+      const runHandler = (entry: StreamEntry, session: Session) =>
+        Effect.suspend(() => {
+          const update = JSON.parse(entry.raw) as Parameters<typeof handler.handle>[0]["update"]
+          let call = 0
+          return handler.handle({
+            update,
+            chatId: entry.chatId,
+            session,
+            outbound: (method, params) =>
+              sender.call({ method, params, lane: "interactive", idempotencyKey: `${update.update_id}:${call++}` })
+          })
+        }).pipe(
+          Effect.catchDefect((defect) => Effect.fail(new HandlerError({ message: String(defect), cause: defect }))),
+          Effect.withSpan("handle"),
+          Effect.tapError(() => Metric.update(Metrics.handlerFailures, 1)),
+          Effect.retry({ schedule: Schedule.exponential(retryBase).pipe(Schedule.jittered), times: maxAttempts - 1 })
+        )
+
+      const processEntry = (entry: StreamEntry) =>
+        Effect.gen(function*() {
+          const record = yield* persistently(state.load(entry.partition, entry.chatId))
+          if (Option.isSome(record) && entryIdAtMost(entry.entryId, record.value.lastEntryId)) {
+            yield* commit(entry, undefined)
+            return "already_applied" as const
+          }
+          const session = Option.match(record, { onNone: () => ({}), onSome: (r) => r.session })
+          if (entry.deliveries > maxDeliveries) {
+            yield* deadLetter(entry, `delivered ${entry.deliveries} times without being acknowledged`, 0)
+            return (yield* commit(entry, session)) ? "dead_letter" as const : "fenced" as const
+          }
+          const outcome = yield* Effect.result(runHandler(entry, session))
+          if (outcome._tag === "Success") {
+            return (yield* commit(entry, outcome.success)) ? "ok" as const : "fenced" as const
+          }
+          yield* deadLetter(entry, outcome.failure.message, maxAttempts)
+          return (yield* commit(entry, session)) ? "dead_letter" as const : "fenced" as const
+        }).pipe(
+          Effect.tap((result) =>
+            Effect.gen(function*() {
+              yield* Metric.update(Metrics.updatesProcessed(result), 1)
+              const now = yield* Clock.currentTimeMillis
+              yield* Metric.update(Metrics.handleLatency, (now - Number(entry.entryId.split("-")[0])) / 1000)
+            })
+          ),
+          Effect.withSpan("consume", {
+            kind: "consumer",
+            parent: Option.getOrUndefined(spanFromTraceparent(entry.traceparent)),
+            attributes: { "tg.partition": entry.partition, "tg.entry": entry.entryId }
+          }),
+          Effect.ensuring(finished(entry.partition))
+        )
+
+      const actor = (chatId: number, queue: Queue.Queue<StreamEntry>): Effect.Effect<void> =>
+        Queue.take(queue).pipe(
+          Effect.timeoutOption(idle),
+          Effect.flatMap(Option.match({
+            onSome: (entry) => Effect.as(processEntry(entry), true),
+            // Passivate only if nothing arrived meanwhile: dispatch and this check are both synchronous.
+            onNone: () =>
+              Effect.sync(() => {
+                if (Queue.sizeUnsafe(queue) > 0) return true
+                queues.delete(chatId)
+                return false
+              })
+          })),
+          Effect.repeat({ while: (more) => more }),
+          Effect.asVoid,
+          Effect.ensuring(Metric.modify(Metrics.actorsActive, -1))
+        )
+
+      // A chat lives in one partition and each partition has one reader, so dispatches for a chat never race.
+      const dispatch = (entry: StreamEntry) =>
+        Effect.gen(function*() {
+          inFlight.set(entry.partition, (inFlight.get(entry.partition) ?? 0) + 1)
+          const existing = queues.get(entry.chatId)
+          if (existing !== undefined) {
+            Queue.offerUnsafe(existing, entry)
+            return
+          }
+          const queue = yield* Queue.unbounded<StreamEntry>()
+          queues.set(entry.chatId, queue)
+          Queue.offerUnsafe(queue, entry)
+          yield* Metric.modify(Metrics.actorsActive, 1)
+          yield* FiberMap.run(fibers, entry.chatId, actor(entry.chatId, queue))
+        })
+
+      const reserve = (max: number) =>
+        Effect.gen(function*() {
+          yield* permits.take(1)
+          let taken = 1
+          while (taken < max && (yield* permits.takeIfAvailable(1))) taken++
+          return taken
+        })
+
+      const drained = (partition: number) =>
+        Effect.suspend(() => {
+          if ((inFlight.get(partition) ?? 0) === 0) return Effect.void
+          const waiter = Deferred.makeUnsafe<void>()
+          drainWaiters.set(partition, [...(drainWaiters.get(partition) ?? []), waiter])
+          return Deferred.await(waiter)
+        })
+
+      return { reserve, unreserve: (n) => Effect.asVoid(permits.release(n)), dispatch, drained }
+    })
+  )
+}

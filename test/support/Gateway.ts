@@ -1,0 +1,34 @@
+/**
+ * An in-process gateway for tests: the `http` and/or `worker` roles on the real Redis and Postgres, configured
+ * by a record instead of the environment. Yields the base URL of its HTTP server (port chosen by the OS).
+ */
+import { Context, Effect, Layer, Option } from "effect"
+import { HttpServer } from "effect/http"
+import * as Roles from "../../layers/Roles.ts"
+import * as Telemetry from "../../layers/Telemetry.ts"
+import type { UpdateHandler } from "../../services/UpdateHandler.ts"
+import { PartitionOwnership } from "../../streams/PartitionOwnership.ts"
+import { config } from "./Infra.ts"
+
+export const startGateway = <E, R>(options: {
+  readonly env: Record<string, string>
+  readonly http?: boolean
+  readonly handler?: Layer.Layer<UpdateHandler, E, R>
+}) =>
+  Effect.gen(function*() {
+    const parts = Layer.mergeAll(
+      options.http === false ? Layer.empty : Roles.http,
+      options.handler === undefined ? Layer.empty : Roles.worker(options.handler)
+    ).pipe(
+      Layer.provide(Roles.infrastructure),
+      Layer.provide(Telemetry.layer),
+      Layer.provide(config(options.env))
+    )
+    const context = (yield* Layer.build(parts as unknown as Layer.Layer<never, unknown>)) as Context.Context<unknown>
+    const server = Context.getOption(context, HttpServer.HttpServer)
+    const address = Option.map(server, (s) => s.address)
+    const url = Option.isSome(address) && address.value._tag === "InetAddressV4"
+      ? `http://127.0.0.1:${address.value.port}`
+      : ""
+    return { url, ownership: Option.getOrUndefined(Context.getOption(context, PartitionOwnership)) }
+  })
