@@ -2,7 +2,7 @@
  * An in-process gateway for tests: the `http` and/or `worker` roles on the real Redis and Postgres, configured
  * by a record instead of the environment. Yields the base URL of its HTTP server (port chosen by the OS).
  */
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Metric, Option } from "effect"
 import { HttpServer } from "effect/http"
 import * as Roles from "../../layers/Roles.ts"
 import * as Telemetry from "../../layers/Telemetry.ts"
@@ -22,7 +22,9 @@ export const startGateway = <E, R>(options: {
     ).pipe(
       Layer.provide(Roles.infrastructure),
       Layer.provide(Telemetry.layer),
-      Layer.provide(config(options.env))
+      Layer.provide(config(options.env)),
+      // Each gateway counts its own metrics, as a separate process would.
+      Layer.provide(Layer.succeed(Metric.MetricRegistry)(new Map()))
     )
     const context = (yield* Layer.build(parts as unknown as Layer.Layer<never, unknown>)) as Context.Context<unknown>
     const server = Context.getOption(context, HttpServer.HttpServer)

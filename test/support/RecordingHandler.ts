@@ -10,6 +10,7 @@ export type RecordingOptions = {
   readonly reply?: boolean
   /** Updates whose handler always throws. */
   readonly poison?: ReadonlySet<number>
+  readonly onPoison?: (updateId: number) => void
   /** Simulated work per update. */
   readonly workMs?: number
   readonly onHandled?: (chatId: number, updateId: number) => void
@@ -24,6 +25,7 @@ export const recordingHandler = (options: RecordingOptions = {}) =>
       Effect.gen(function*() {
         const updateId = input.update.update_id
         if (options.poison?.has(updateId)) {
+          options.onPoison?.(updateId)
           return yield* new HandlerError({ message: `poison update ${updateId}` })
         }
         if (options.workMs !== undefined) yield* Effect.sleep(options.workMs)
