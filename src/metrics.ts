@@ -4,34 +4,44 @@
  */
 import { Metric } from "effect"
 
+/** One metric per label value, created once: hot paths look it up instead of building it per call. */
+const byLabel = <K extends string | number, M>(make: (label: K) => M): (label: K) => M => {
+  const cache = new Map<K, M>()
+  return (label) => {
+    let metric = cache.get(label)
+    if (metric === undefined) cache.set(label, metric = make(label))
+    return metric
+  }
+}
+
 const secondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export const webhookLatency = Metric.histogram("tg_webhook_latency_seconds", {
   description: "Time from webhook request to answer",
   boundaries: secondsBuckets
 })
-export const webhookResponses = (code: number) =>
+export const webhookResponses = byLabel((code: number) =>
   Metric.counter("tg_webhook_responses_total", {
     description: "Webhook answers by status code",
     incremental: true,
     attributes: { code: String(code) }
-  })
+  }))
 export const updatesDeduplicated = Metric.counter("tg_updates_deduplicated_total", {
   description: "Updates received again and not queued a second time",
   incremental: true
 })
-export const updatesIngested = (source: "webhook" | "polling") =>
+export const updatesIngested = byLabel((source: "webhook" | "polling") =>
   Metric.counter("tg_updates_ingested_total", {
     description: "Updates appended to the update stream",
     incremental: true,
     attributes: { source }
-  })
-export const updatesProcessed = (result: "ok" | "dead_letter" | "already_applied" | "fenced") =>
+  }))
+export const updatesProcessed = byLabel((result: "ok" | "dead_letter" | "already_applied" | "fenced") =>
   Metric.counter("tg_updates_processed_total", {
     description: "Updates finished by chat actors, by result",
     incremental: true,
     attributes: { result }
-  })
+  }))
 export const handlerFailures = Metric.counter("tg_handler_failures_total", {
   description: "Handler attempts that failed (each is retried until the attempts run out)",
   incremental: true
@@ -40,34 +50,37 @@ export const handleLatency = Metric.histogram("tg_update_handle_seconds", {
   description: "Time from stream append to acknowledgement",
   boundaries: secondsBuckets
 })
-export const queueLag = (stream: string) =>
+export const queueLag = byLabel((stream: string) =>
   Metric.gauge("tg_queue_lag_seconds", {
     description: "Age of the oldest entry not yet acknowledged",
     attributes: { stream }
-  })
-export const queuePending = (stream: string) =>
+  }))
+export const queuePending = byLabel((stream: string) =>
   Metric.gauge("tg_queue_pending", {
     description: "Entries delivered to a consumer and not yet acknowledged",
     attributes: { stream }
-  })
+  }))
 export const partitionsOwned = Metric.gauge("tg_partitions_owned", {
   description: "Update stream partitions this process owns"
 })
 export const actorsActive = Metric.gauge("tg_chat_actors_active", {
   description: "Chat actors alive in this process"
 })
-export const messagesSent = (lane: string, method: string) =>
-  Metric.counter("tg_messages_sent_total", {
+const messagesSentBy = byLabel((key: string) => {
+  const [lane, method] = key.split(" ") as [string, string]
+  return Metric.counter("tg_messages_sent_total", {
     description: "Bot API calls that succeeded, by lane and method",
     incremental: true,
     attributes: { lane, method }
   })
-export const sendErrors = (code: string) =>
+})
+export const messagesSent = (lane: string, method: string) => messagesSentBy(`${lane} ${method}`)
+export const sendErrors = byLabel((code: string) =>
   Metric.counter("tg_send_errors_total", {
     description: "Bot API calls that failed, by error code",
     incremental: true,
     attributes: { code }
-  })
+  }))
 export const sendDeduplicated = Metric.counter("tg_send_deduplicated_total", {
   description: "Bot API calls answered from the idempotency record instead of being sent again",
   incremental: true

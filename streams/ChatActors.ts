@@ -72,7 +72,7 @@ export class ChatActors extends Context.Service<ChatActors, {
       /** Infrastructure failures (Redis) are retried until they pass: the entry stays pending meanwhile. */
       const persistently = <A>(effect: Effect.Effect<A, Redis.RedisError>) =>
         effect.pipe(
-          Effect.tapError((error) => Effect.logWarning("chat actor: Redis unavailable, retrying", String(error.cause))),
+          Effect.tapError((error) => Effect.logWarning("chat actor: Redis unavailable, retrying", { error: String(error.cause) })),
           Effect.retry({ schedule: Schedule.spaced("250 millis") }),
           Effect.orDie
         )

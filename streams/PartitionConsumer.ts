@@ -100,7 +100,7 @@ export const consume = (own: Ownership) =>
     Effect.scoped,
     // A bug must not silently stop a partition: defects are logged and the reader restarts like on Redis errors.
     Effect.catchDefect((defect) => Effect.fail(new Redis.RedisError({ cause: defect }))),
-    Effect.tapError((error) => Effect.logWarning("partition reader failed, restarting", String(error.cause))),
+    Effect.tapError((error) => Effect.logWarning("partition reader failed, restarting", { error: String(error.cause) })),
     Effect.retry({ schedule: Backoff.capped("100 millis", "2 seconds") }),
     Effect.annotateLogs({ partition: own.partition })
   )

@@ -137,7 +137,7 @@ export class PartitionOwnership extends Context.Service<PartitionOwnership, {
         }
         yield* Metric.update(Metrics.partitionsOwned, owned.size)
       }).pipe(
-        Effect.catch((error) => Effect.logWarning("membership: Redis error", String(error.cause)))
+        Effect.catch((error) => Effect.logWarning("membership: Redis error", { error: String(error.cause) }))
       )
 
       yield* step.pipe(Effect.repeat(Schedule.spaced(tick)), Effect.forkScoped)

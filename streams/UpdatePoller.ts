@@ -63,7 +63,7 @@ export const layer = Layer.effectDiscard(Effect.gen(function*() {
       offset = yield* pollOnce(offset)
     }
   }).pipe(
-    Effect.tapError((error) => Effect.logWarning("poller: error, retrying", error.message)),
+    Effect.tapError((error) => Effect.logWarning("poller: error, retrying", { error: error.message })),
     Effect.retry({ schedule: Schedule.spaced("2 seconds").pipe(Schedule.jittered) }),
     Effect.withSpan("poller")
   )

@@ -50,7 +50,7 @@ export const layer = Layer.effect(UpdateHandler)(
     const chats = yield* Chats
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
     const me = yield* sender.botInfo.pipe(
-      Effect.tapError((error) => Effect.logWarning("getMe failed, retrying", error.message)),
+      Effect.tapError((error) => Effect.logWarning("getMe failed, retrying", { error: error.message })),
       Effect.retry({ schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered), times: 8 })
     )
     const context = yield* Effect.context<never>()

@@ -50,7 +50,7 @@ export const layer = HttpRouter.use((router) =>
       const traceparent = yield* traceparentOf
       const appended = yield* ingest.append(parsed.value, body.success, traceparent).pipe(Effect.result)
       if (appended._tag === "Failure") {
-        yield* Effect.logWarning("webhook: update queue unavailable", appended.failure.cause)
+        yield* Effect.logWarning("webhook: update queue unavailable", { error: String(appended.failure.cause) })
         return unavailable
       }
       if (appended.success._tag === "Duplicate") yield* Metric.update(Metrics.updatesDeduplicated, 1)

@@ -13,6 +13,7 @@ export type RecordingOptions = {
   readonly onPoison?: (updateId: number) => void
   /** Simulated work per update. */
   readonly workMs?: number
+  readonly onStart?: (chatId: number, updateId: number) => void
   readonly onHandled?: (chatId: number, updateId: number) => void
 }
 
@@ -24,6 +25,7 @@ export const recordingHandler = (options: RecordingOptions = {}) =>
     handle: (input) =>
       Effect.gen(function*() {
         const updateId = input.update.update_id
+        options.onStart?.(input.chatId, updateId)
         if (options.poison?.has(updateId)) {
           options.onPoison?.(updateId)
           return yield* new HandlerError({ message: `poison update ${updateId}` })

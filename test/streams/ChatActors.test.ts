@@ -1,0 +1,72 @@
+/**
+ * Chat actors: in-flight work is bounded (the reader stops reading when the bound is reached, so the backlog
+ * stays in Redis), and idle actors are passivated and come back on the chat's next update.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Keys } from "../../streams/Keys.ts"
+import { cleanRedis, gatewayEnv, redisClient, testDatabase, uniqueId } from "../support/Infra.ts"
+import { startGateway } from "../support/Gateway.ts"
+import { eventually } from "../support/Processes.ts"
+import { recordingHandler } from "../support/RecordingHandler.ts"
+import { messageUpdate, post } from "../support/Updates.ts"
+
+const metric = (url: string, name: string) =>
+  Effect.promise(async () => {
+    const text = await fetch(`${url}/metrics`).then((r) => r.text())
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    return line === undefined ? undefined : Number(line.split(" ").pop())
+  })
+
+describe("chat actors", () => {
+  it.live("keeps at most WORKER_MAX_IN_FLIGHT updates in flight; the backlog stays in the stream", () =>
+    Effect.gen(function*() {
+      const prefix = `${uniqueId("t-bound")}:`
+      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const databaseUrl = yield* testDatabase
+      let running = 0
+      let peak = 0
+      let handled = 0
+      const { url } = yield* startGateway({
+        env: gatewayEnv({ prefix, databaseUrl, extra: { WORKER_MAX_IN_FLIGHT: "5", PARTITIONS: "1" } }),
+        handler: recordingHandler({
+          workMs: 20,
+          onStart: () => (peak = Math.max(peak, ++running)),
+          onHandled: () => {
+            running--
+            handled++
+          }
+        })
+      })
+      // 60 updates over 30 chats: without the bound, 30 would run at once.
+      for (let i = 0; i < 60; i++) assert.strictEqual((yield* post(url, messageUpdate(1000 + i, 500 + (i % 30)))).status, 200)
+      const client = yield* redisClient()
+      const keys = Keys.make(prefix, 1)
+      let maxDelivered = 0
+      yield* eventually("all handled", Effect.gen(function*() {
+        const [pending] = (yield* Effect.promise(() => client.xpending(keys.stream(0), keys.group))) as [number]
+        maxDelivered = Math.max(maxDelivered, pending)
+        return handled === 60
+      }))
+      assert.isAtMost(peak, 5)
+      assert.isAtMost(maxDelivered, 5)
+      assert.isAbove(peak, 1, "different chats still run concurrently")
+    }))
+
+  it.live("passivates idle actors and revives them on the next update", () =>
+    Effect.gen(function*() {
+      const prefix = `${uniqueId("t-idle")}:`
+      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const databaseUrl = yield* testDatabase
+      let handled = 0
+      const { url } = yield* startGateway({
+        env: gatewayEnv({ prefix, databaseUrl, extra: { ACTOR_IDLE_MS: "200" } }),
+        handler: recordingHandler({ onHandled: () => handled++ })
+      })
+      for (let i = 0; i < 3; i++) yield* post(url, messageUpdate(2000 + i, 700 + i))
+      yield* eventually("three handled", Effect.sync(() => handled === 3))
+      yield* eventually("actors passivated", Effect.map(metric(url, "tg_chat_actors_active"), (n) => n === 0))
+      yield* post(url, messageUpdate(2003, 700))
+      yield* eventually("revived actor handled the next update", Effect.sync(() => handled === 4))
+    }))
+})
