@@ -5,6 +5,8 @@
  */
 import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { Api, GrammyError } from "grammy"
+import * as Http from "node:http"
+import * as Https from "node:https"
 import * as Env from "../src/config.ts"
 
 /** Telegram answered `ok: false`. */
@@ -41,17 +43,27 @@ export class BotApi extends Context.Service<BotApi, {
     Effect.gen(function*() {
       const token = Redacted.value(yield* Env.botToken)
       const apiRoot = yield* Env.telegramApiRoot
+      // grammY fetches with node-fetch on Node (its abort signals are not the global ones); keep connections alive.
+      const agent = apiRoot.startsWith("https:")
+        ? new Https.Agent({ keepAlive: true, maxSockets: 256 })
+        : new Http.Agent({ keepAlive: true, maxSockets: 256 })
+      yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
       const make = (timeoutSeconds: number) =>
-        new Api(token, { apiRoot, fetch: globalThis.fetch as never, timeoutSeconds }).raw as unknown as Record<
+        new Api(token, { apiRoot, timeoutSeconds, baseFetchConfig: { agent } as never }).raw as unknown as Record<
           string,
-          (params: unknown, signal?: AbortSignal) => Promise<unknown>
+          (params?: unknown) => Promise<unknown>
         >
       const standard = make(30)
       const longPoll = make(60)
       return {
         call: (method, params, options) =>
           Effect.tryPromise({
-            try: (signal) => ((options?.timeoutSeconds ?? 0) > 25 ? longPoll : standard)[method]!(params, signal),
+            // grammY binds an empty payload to its parameterless methods (getMe, ...), so an empty payload is
+            // passed as no argument at all. Its own timeout bounds the call.
+            try: () => {
+              const call = ((options?.timeoutSeconds ?? 0) > 25 ? longPoll : standard)[method]!
+              return Object.keys(params).length === 0 ? call() : call(params)
+            },
             catch: (cause) => new BotApiError({ method, reason: toReason(cause) })
           })
       }
