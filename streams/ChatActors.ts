@@ -111,8 +111,11 @@ export class ChatActors extends Context.Service<ChatActors, {
             update,
             chatId: entry.chatId,
             session,
+            // An in-doubt call (its earlier attempt died mid-flight) is not repeated and counts as sent.
             outbound: (method, params) =>
               sender.call({ method, params, lane: "interactive", idempotencyKey: `${update.update_id}:${call++}` })
+                .pipe(Effect.catchIf((e) => e._tag === "SendError" && e.reason._tag === "InDoubt", () =>
+                  Effect.succeed(true)))
           })
         }).pipe(
           Effect.catchDefect((defect) => Effect.fail(new HandlerError({ message: String(defect), cause: defect }))),

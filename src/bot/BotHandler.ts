@@ -28,7 +28,6 @@ const apiFor = (outbound: Outbound, run: <A, E>(effect: Effect.Effect<A, E>) => 
     if (error instanceof Error && "reason" in error) {
       const reason = (error as { reason: { _tag: string; code?: number; description?: string; retryAfter?: number } })
         .reason
-      if (reason._tag === "InDoubt") return { ok: true, result: true as never }
       if (reason._tag === "TelegramError") {
         return {
           ok: false,

@@ -7,6 +7,7 @@ import { Context, Effect, Layer } from "effect"
 import * as RedisLayer from "../../layers/Redis.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { UpdateIngest } from "../../streams/UpdateIngest.ts"
+import { Emulator } from "../../src/emulator/index.ts"
 import { cleanRedis, config, gatewayEnv, redisClient, redisUrl, testDatabase, uniqueId } from "../support/Infra.ts"
 import { eventually, spawnNode } from "../support/Processes.ts"
 import { messageUpdate, plan, seenByChat } from "../support/Updates.ts"
@@ -19,7 +20,13 @@ describe("partition takeover", () => {
       const prefix = `${uniqueId("t-takeover")}:`
       yield* Effect.addFinalizer(() => cleanRedis(prefix))
       const databaseUrl = yield* testDatabase
-      const env = gatewayEnv({ prefix, databaseUrl, extra: { PARTITIONS: String(partitions), WORK_MS: "3" } })
+      const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
+      const env = gatewayEnv({
+        prefix,
+        databaseUrl,
+        apiRoot: emulator.url,
+        extra: { PARTITIONS: String(partitions), WORK_MS: "3", REPLY: "1", BOT_TOKEN: emulator.token }
+      })
       const keys = Keys.make(prefix, partitions)
       const client = yield* redisClient()
       const ingest = Context.get(
@@ -82,5 +89,19 @@ describe("partition takeover", () => {
         pending += summary[0]
       }
       assert.strictEqual(pending, 0)
+
+      // Observable effects at the Bot API: one reply per update, in order, never twice. A reply whose process
+      // died mid-request is "in doubt" and not repeated (at most once); such requests had reached Telegram.
+      const sent = yield* emulator.messages()
+      let missing = 0
+      for (const [chatId, ids] of chats) {
+        const texts = sent.filter((m) => m.chatId === chatId).map((m) => m.text)
+        assert.strictEqual(new Set(texts).size, texts.length, `chat ${chatId} got a reply twice`)
+        const expected = ids.map((id) => `ack ${id}`)
+        assert.deepStrictEqual(texts, expected.filter((t) => texts.includes(t)), `chat ${chatId} order`)
+        missing += expected.length - texts.length
+      }
+      console.log(`replies in doubt (not repeated): ${missing}`)
+      assert.isAtMost(missing, 10)
     }), { timeout: 120_000 })
 })
