@@ -1,0 +1,75 @@
+/**
+ * Webhook ingest: the gateway's `POST /telegram/webhook` (secret check, decode, dedup + XADD in Redis) against a
+ * bare Node `http` server answering 200 with no work, measured in the same run on the same machine:
+ * maximum updates/s (closed loop), and ack latency at a fixed offered load of 2,000 updates/s (open loop).
+ */
+import * as Crypto from "node:crypto"
+import { closedLoop, openLoop, type Request } from "./lib/load.ts"
+import { freePort, startNode } from "./lib/proc.ts"
+import { deleteKeys, messageBody } from "./lib/updates.ts"
+
+export const run = async ({ quick }: { readonly quick: boolean }) => {
+  const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+  const prefix = `bench:${Crypto.randomBytes(4).toString("hex")}:`
+  const secret = "bench-secret"
+  const seconds = quick ? 4 : 10
+  const offered = 2000
+  const concurrency = 32
+  let nextId = Math.floor(Math.random() * 1e9)
+  const request = (path: string) => (): Request => ({
+    path,
+    body: messageBody(nextId++, 1000),
+    headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }
+  })
+
+  const barePort = await freePort()
+  const bare = await startNode("bench/bare.ts", { PORT: String(barePort) }, `http://127.0.0.1:${barePort}/`)
+  const bareMax = await closedLoop(`http://127.0.0.1:${barePort}`, { concurrency, seconds }, request("/"))
+  const bareFixed = await openLoop(`http://127.0.0.1:${barePort}`, { rate: offered, seconds }, request("/"))
+  await bare.stop()
+
+  const port = await freePort()
+  const gateway = await startNode("src/main.ts", {
+    ROLES: "http",
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    BOT_TOKEN: "123456:bench-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    WEBHOOK_SECRET: secret,
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    LOG_LEVEL: "warn"
+  }, `http://127.0.0.1:${port}/readyz`)
+  try {
+    const origin = `http://127.0.0.1:${port}`
+    await closedLoop(origin, { concurrency, seconds: 1 }, request("/telegram/webhook")) // warm-up
+    const ingestMax = await closedLoop(origin, { concurrency, seconds }, request("/telegram/webhook"))
+    const ingestFixed = await openLoop(origin, { rate: offered, seconds }, request("/telegram/webhook"))
+    const round = (n: number, d = 2) => Number(n.toFixed(d))
+    return {
+      table: [
+        ["server", "max req/s", "p50 ms @2000/s", "p99 ms @2000/s", "non-200"],
+        ["bare node http", round(bareMax.rate, 0), round(bareFixed.p50), round(bareFixed.p99), 0],
+        ["gateway webhook", round(ingestMax.rate, 0), round(ingestFixed.p50), round(ingestFixed.p99),
+          ingestMax.sent - (ingestMax.statuses["200"] ?? 0) + ingestFixed.sent - (ingestFixed.statuses["200"] ?? 0)]
+      ],
+      figures: {
+        bare_rps: round(bareMax.rate, 0),
+        ingest_rps: round(ingestMax.rate, 0),
+        ingest_ratio: round(ingestMax.rate / bareMax.rate, 3),
+        offered_rate: offered,
+        achieved_rate: round(ingestFixed.rate, 0),
+        ack_p50_ms: round(ingestFixed.p50),
+        ack_p99_ms: round(ingestFixed.p99),
+        ack_max_ms: round(ingestFixed.max),
+        bare_p99_ms: round(bareFixed.p99),
+        errors: ingestMax.errors + ingestFixed.errors,
+        non_200: ingestMax.sent - (ingestMax.statuses["200"] ?? 0) + ingestFixed.sent - (ingestFixed.statuses["200"] ?? 0),
+        concurrency,
+        seconds
+      }
+    }
+  } finally {
+    await gateway.stop()
+    await deleteKeys(redisUrl, prefix)
+  }
+}

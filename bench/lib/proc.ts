@@ -1,0 +1,46 @@
+/** Child processes for benchmarks: start a Node script with an environment, wait until it answers, stop it. */
+import * as ChildProcess from "node:child_process"
+import * as Net from "node:net"
+import * as Path from "node:path"
+
+export const root = Path.join(import.meta.dirname, "..", "..")
+
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+
+export type Proc = { readonly stop: () => Promise<void>; readonly output: () => string }
+
+export const startNode = async (script: string, env: Record<string, string>, readyUrl: string): Promise<Proc> => {
+  const child = ChildProcess.spawn(process.execPath, [Path.join(root, script)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout.on("data", (d) => (output = (output + String(d)).slice(-10_000)))
+  child.stderr.on("data", (d) => (output = (output + String(d)).slice(-10_000)))
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once("exit", resolve))
+    child.kill("SIGTERM")
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${script} exited: ${output}`)
+    const ok = await fetch(readyUrl).then((r) => r.ok, () => false)
+    if (ok) return { stop, output: () => output }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  await stop()
+  throw new Error(`${script} did not become ready: ${output}`)
+}
