@@ -2,6 +2,8 @@
  * Webhook ingest: the gateway's `POST /telegram/webhook` (secret check, decode, dedup + XADD in Redis) against a
  * bare Node `http` server answering 200 with no work, measured in the same run on the same machine:
  * maximum updates/s (closed loop), and ack latency at a fixed offered load of 2,000 updates/s (open loop).
+ * A third server does the gateway's Redis work on bare Node + ioredis (`rawIngest.ts`), to show what the
+ * machine itself allows for it.
  */
 import * as Crypto from "node:crypto"
 import { closedLoop, openLoop, type Request } from "./lib/load.ts"
@@ -28,6 +30,14 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
   const bareFixed = await openLoop(`http://127.0.0.1:${barePort}`, { rate: offered, seconds }, request("/"))
   await bare.stop()
 
+  const rawPort = await freePort()
+  const raw = await startNode("bench/rawIngest.ts", {
+    PORT: String(rawPort), REDIS_URL: redisUrl, REDIS_PREFIX: prefix, WEBHOOK_SECRET: secret
+  }, `http://127.0.0.1:${rawPort}/`)
+  const rawMax = await closedLoop(`http://127.0.0.1:${rawPort}`, { concurrency, seconds }, request("/"))
+  const rawFixed = await openLoop(`http://127.0.0.1:${rawPort}`, { rate: offered, seconds }, request("/"))
+  await raw.stop()
+
   const port = await freePort()
   const gateway = await startNode("src/main.ts", {
     ROLES: "http",
@@ -49,6 +59,7 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
       table: [
         ["server", "max req/s", "p50 ms @2000/s", "p99 ms @2000/s", "non-200"],
         ["bare node http", round(bareMax.rate, 0), round(bareFixed.p50), round(bareFixed.p99), 0],
+        ["node + ioredis, same Redis work", round(rawMax.rate, 0), round(rawFixed.p50), round(rawFixed.p99), 0],
         ["gateway webhook", round(ingestMax.rate, 0), round(ingestFixed.p50), round(ingestFixed.p99),
           ingestMax.sent - (ingestMax.statuses["200"] ?? 0) + ingestFixed.sent - (ingestFixed.statuses["200"] ?? 0)]
       ],
@@ -61,7 +72,10 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
         ack_p50_ms: round(ingestFixed.p50),
         ack_p99_ms: round(ingestFixed.p99),
         ack_max_ms: round(ingestFixed.max),
+        bare_p50_ms: round(bareFixed.p50),
         bare_p99_ms: round(bareFixed.p99),
+        raw_rps: round(rawMax.rate, 0),
+        raw_p99_ms: round(rawFixed.p99),
         errors: ingestMax.errors + ingestFixed.errors,
         non_200: ingestMax.sent - (ingestMax.statuses["200"] ?? 0) + ingestFixed.sent - (ingestFixed.statuses["200"] ?? 0),
         concurrency,
