@@ -2,7 +2,7 @@
  * Chats the bot has talked with, in Postgres. `recordStart` is idempotent: replaying an update changes
  * nothing but `last_seen_at`, and the first deep-link payload a chat arrived with is kept (first touch wins).
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 
@@ -33,10 +33,3 @@ export class Chats extends Context.Service<Chats, {
     })
   )
 }
-
-export const ChatRow = Schema.Struct({
-  chat_id: Schema.Union([Schema.Number, Schema.String]),
-  chat_type: Schema.String,
-  language_code: Schema.NullOr(Schema.String),
-  start_payload: Schema.NullOr(Schema.String)
-})

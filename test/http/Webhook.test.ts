@@ -5,13 +5,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { cleanRedis, gatewayEnv, redisClient, testDatabase, uniqueId } from "../support/Infra.ts"
+import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { messageUpdate, post, streamLength } from "../support/Updates.ts"
 
 const setup = Effect.gen(function*() {
-  const prefix = `${uniqueId("t-webhook")}:`
-  yield* Effect.addFinalizer(() => cleanRedis(prefix))
+  const prefix = yield* testPrefix("t-webhook")
   const databaseUrl = yield* testDatabase
   const { url } = yield* startGateway({ env: gatewayEnv({ prefix, databaseUrl }) })
   const client = yield* redisClient()

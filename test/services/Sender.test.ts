@@ -9,12 +9,11 @@ import { BotApi } from "../../services/BotApi.ts"
 import { Sender } from "../../services/Sender.ts"
 import { Emulator } from "../../src/emulator/index.ts"
 import { Keys } from "../../streams/Keys.ts"
-import { cleanRedis, config, redisClient, redisUrl, uniqueId } from "../support/Infra.ts"
+import { config, redisClient, redisUrl, testPrefix } from "../support/Infra.ts"
 
 const setup = Effect.gen(function*() {
   const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
-  const prefix = `${uniqueId("t-sender")}:`
-  yield* Effect.addFinalizer(() => cleanRedis(prefix))
+  const prefix = yield* testPrefix("t-sender")
   const context = yield* Layer.build(
     Sender.layer.pipe(
       Layer.provide(Layer.mergeAll(RedisLayer.layerUrl(redisUrl), Keys.layer, BotApi.layer)),

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Keys } from "../../streams/Keys.ts"
-import { cleanRedis, gatewayEnv, redisClient, testDatabase, uniqueId } from "../support/Infra.ts"
+import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { eventually } from "../support/Processes.ts"
 import { recordingHandler } from "../support/RecordingHandler.ts"
@@ -21,8 +21,7 @@ const metric = (url: string, name: string) =>
 describe("chat actors", () => {
   it.live("keeps at most WORKER_MAX_IN_FLIGHT updates in flight; the backlog stays in the stream", () =>
     Effect.gen(function*() {
-      const prefix = `${uniqueId("t-bound")}:`
-      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const prefix = yield* testPrefix("t-bound")
       const databaseUrl = yield* testDatabase
       let running = 0
       let peak = 0
@@ -55,8 +54,7 @@ describe("chat actors", () => {
 
   it.live("passivates idle actors and revives them on the next update", () =>
     Effect.gen(function*() {
-      const prefix = `${uniqueId("t-idle")}:`
-      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const prefix = yield* testPrefix("t-idle")
       const databaseUrl = yield* testDatabase
       let handled = 0
       const { url } = yield* startGateway({

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import { Keys } from "../../streams/Keys.ts"
-import { cleanRedis, gatewayEnv, redisClient, testDatabase, uniqueId } from "../support/Infra.ts"
+import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { recordingHandler } from "../support/RecordingHandler.ts"
 import { messageUpdate, post, seenByChat } from "../support/Updates.ts"
@@ -13,8 +13,7 @@ import { messageUpdate, post, seenByChat } from "../support/Updates.ts"
 describe("dead letters", () => {
   it.live("dead-letters a failing update after its retries and keeps every chat flowing", () =>
     Effect.gen(function*() {
-      const prefix = `${uniqueId("t-dlq")}:`
-      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const prefix = yield* testPrefix("t-dlq")
       const databaseUrl = yield* testDatabase
       let handled = 0
       let attemptsOnPoison = 0

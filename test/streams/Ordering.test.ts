@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
-import { cleanRedis, gatewayEnv, redisClient, testDatabase, uniqueId } from "../support/Infra.ts"
+import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { recordingHandler } from "../support/RecordingHandler.ts"
 import { messageUpdate, plan, post, seenByChat } from "../support/Updates.ts"
@@ -12,8 +12,7 @@ import { messageUpdate, plan, post, seenByChat } from "../support/Updates.ts"
 describe("update pipeline ordering", () => {
   it.live("delivers each chat's updates exactly once, in update_id order", () =>
     Effect.gen(function*() {
-      const prefix = `${uniqueId("t-order")}:`
-      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const prefix = yield* testPrefix("t-order")
       const databaseUrl = yield* testDatabase
       const total = 10_000
       const chats = plan(total, 500, 5_000_000)

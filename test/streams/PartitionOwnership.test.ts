@@ -11,12 +11,11 @@ import { ChatState } from "../../services/ChatState.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { maintain } from "../../streams/PartitionConsumer.ts"
 import { assignment, PartitionOwnership } from "../../streams/PartitionOwnership.ts"
-import { cleanRedis, config, redisClient, redisUrl, testDatabase, uniqueId } from "../support/Infra.ts"
+import { config, gatewayEnv, redisClient, redisUrl, testDatabase, testPrefix } from "../support/Infra.ts"
 import { eventually } from "../support/Processes.ts"
 import { recordingHandler } from "../support/RecordingHandler.ts"
 import * as Roles from "../../layers/Roles.ts"
 import * as Telemetry from "../../layers/Telemetry.ts"
-import { gatewayEnv } from "../support/Infra.ts"
 
 const partitions = 12
 
@@ -50,8 +49,7 @@ describe("partition ownership", () => {
 
   it.live("splits partitions between members, rebalances on join and hands over on leave", () =>
     Effect.gen(function*() {
-      const prefix = `${uniqueId("t-own")}:`
-      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const prefix = yield* testPrefix("t-own")
       const env = gatewayEnv({
         prefix,
         databaseUrl: yield* testDatabase,
@@ -78,8 +76,7 @@ describe("partition ownership", () => {
 
   it.live("refuses a commit under a stale epoch, and trims only acknowledged entries", () =>
     Effect.gen(function*() {
-      const prefix = `${uniqueId("t-fence")}:`
-      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const prefix = yield* testPrefix("t-fence")
       const context = yield* Layer.build(
         ChatState.layer.pipe(
           Layer.provideMerge(Layer.mergeAll(RedisLayer.layerUrl(redisUrl), Keys.layer)),

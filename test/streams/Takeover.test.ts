@@ -8,7 +8,7 @@ import * as RedisLayer from "../../layers/Redis.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { UpdateIngest } from "../../streams/UpdateIngest.ts"
 import { Emulator } from "../../src/emulator/index.ts"
-import { cleanRedis, config, gatewayEnv, redisClient, redisUrl, testDatabase, uniqueId } from "../support/Infra.ts"
+import { config, gatewayEnv, redisClient, redisUrl, testDatabase, testPrefix } from "../support/Infra.ts"
 import { eventually, spawnNode } from "../support/Processes.ts"
 import { messageUpdate, plan, seenByChat } from "../support/Updates.ts"
 
@@ -17,8 +17,7 @@ const partitions = 16
 describe("partition takeover", () => {
   it.live("survives a worker killed with SIGKILL: no loss, no duplicates, order kept, takeover within 10 s", () =>
     Effect.gen(function*() {
-      const prefix = `${uniqueId("t-takeover")}:`
-      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const prefix = yield* testPrefix("t-takeover")
       const databaseUrl = yield* testDatabase
       const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
       const env = gatewayEnv({

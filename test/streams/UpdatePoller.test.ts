@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer } from "effect"
 import { Emulator, UpdateBuilders } from "../../src/emulator/index.ts"
-import { cleanRedis, gatewayEnv, redisClient, testDatabase, uniqueId } from "../support/Infra.ts"
+import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { recordingHandler } from "../support/RecordingHandler.ts"
 import { seenByChat } from "../support/Updates.ts"
@@ -28,8 +28,7 @@ describe("getUpdates poller", () => {
         updateIds.push({ chatId, updateId: update.update_id })
       }
 
-      const prefix = `${uniqueId("t-poll")}:`
-      yield* Effect.addFinalizer(() => cleanRedis(prefix))
+      const prefix = yield* testPrefix("t-poll")
       const databaseUrl = yield* testDatabase
       let handled = 0
       const done = yield* Deferred.make<void>()

@@ -3,13 +3,12 @@ import { Context, Effect, Layer } from "effect"
 import * as Roles from "../../layers/Roles.ts"
 import { Emulator } from "../../src/emulator/index.ts"
 import { startGateway } from "./Gateway.ts"
-import { cleanRedis, gatewayEnv, testDatabase, uniqueId } from "./Infra.ts"
+import { gatewayEnv, testDatabase, testPrefix } from "./Infra.ts"
 
 export const startBotGateway = (label: string, extra: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
-    const prefix = `${uniqueId(label)}:`
-    yield* Effect.addFinalizer(() => cleanRedis(prefix))
+    const prefix = yield* testPrefix(label)
     const databaseUrl = yield* testDatabase
     const env = gatewayEnv({
       prefix,

@@ -36,6 +36,14 @@ export const cleanRedis = (prefix: string, url = redisUrl) =>
     } while (cursor !== "0")
   }))
 
+/** A unique key prefix for one test, whose keys are deleted when the scope closes. */
+export const testPrefix = (label: string) =>
+  Effect.gen(function*() {
+    const prefix = `${uniqueId(label)}:`
+    yield* Effect.addFinalizer(() => cleanRedis(prefix))
+    return prefix
+  })
+
 /** A fresh database for one test file, dropped when the scope closes. Yields its URL. */
 export const testDatabase = Effect.gen(function*() {
   const name = uniqueId("tg_test")
