@@ -5,7 +5,7 @@
  * `Sender`, with per-update idempotency keys) instead of the network; Telegram's answers, errors included,
  * come back to grammY in the Bot API's own envelope. The session is decoded with Schema and saved by the actor.
  */
-import { Cause, Effect, Exit, Layer, Option, Schema, Schedule } from "effect"
+import { Cause, type Context, Effect, Exit, Layer, Option, Schema, Schedule } from "effect"
 import { Api, Context as GrammyContext, type Transformer } from "grammy"
 import type { Update } from "grammy/types"
 import * as Env from "../config.ts"
@@ -52,30 +52,36 @@ export const layer = Layer.effect(UpdateHandler)(
       Effect.tapError((error) => Effect.logWarning("getMe failed, retrying", { error: error.message })),
       Effect.retry({ schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered), times: 8 })
     )
-    const context = yield* Effect.context<never>()
-    const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
-    const deps: BotDeps = {
+    const middleware = bot.middleware()
+
+    /** Runs effects from grammY's promises in the update's own context, so their spans join its trace. */
+    const runnerIn = (context: Context.Context<never>) => <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.runPromiseExitWith(context)(effect)
+
+    const depsFor = (run: ReturnType<typeof runnerIn>): BotDeps => ({
       publicUrl,
       recordStart: async (chat, languageCode, payload) => {
         const exit = await run(chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode, payload }))
         if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
       }
-    }
-    const middleware = bot.middleware()
+    })
 
     return {
       handle: (input) =>
-        Effect.tryPromise({
-          try: async () => {
-            const session: BotSession = Option.getOrElse(decodeSession(input.session), () => ({}))
-            const ctx = new GrammyContext(input.update as unknown as Update, apiFor(input.outbound, run), me)
-            const language = languageOf(session.language, ctx.from?.language_code)
-            Object.assign(ctx, { session, language, t: texts[language], deps })
-            await middleware(ctx as BotContext, async () => {})
-            return (ctx as BotContext).session as Record<string, unknown>
-          },
-          catch: (cause) => new HandlerError({ message: cause instanceof Error ? cause.message : String(cause), cause })
-        })
+        Effect.flatMap(Effect.context<never>(), (context) =>
+          Effect.tryPromise({
+            try: async () => {
+              const run = runnerIn(context)
+              const session: BotSession = Option.getOrElse(decodeSession(input.session), () => ({}))
+              const ctx = new GrammyContext(input.update as unknown as Update, apiFor(input.outbound, run), me)
+              const language = languageOf(session.language, ctx.from?.language_code)
+              Object.assign(ctx, { session, language, t: texts[language], deps: depsFor(run) })
+              await middleware(ctx as BotContext, async () => {})
+              return (ctx as BotContext).session as Record<string, unknown>
+            },
+            catch: (cause) =>
+              new HandlerError({ message: cause instanceof Error ? cause.message : String(cause), cause })
+          }))
     }
   })
 )

@@ -78,6 +78,8 @@ describe("webhook", () => {
       assert.include([413, 0], chunked)
       const health = yield* Effect.promise(() => fetch(`${url}/healthz`))
       assert.strictEqual(health.status, 200)
+      const ready = yield* Effect.promise(() => fetch(`${url}/readyz`).then((r) => r.json()))
+      assert.deepStrictEqual(ready, { status: "ready", redis: "ok", postgres: "ok" })
       assert.strictEqual(yield* queued, 0)
       assert.strictEqual((yield* post(url, messageUpdate(4, 42))).status, 200)
     }))

@@ -2,7 +2,7 @@
  * An in-process gateway for tests: the `http` and/or `worker` roles on the real Redis and Postgres, configured
  * by a record instead of the environment. Yields the base URL of its HTTP server (port chosen by the OS).
  */
-import { Context, Effect, Layer, Metric, Option } from "effect"
+import { Context, Effect, Layer, Metric, Option, Tracer } from "effect"
 import { HttpServer } from "effect/http"
 import * as Roles from "../../layers/Roles.ts"
 import * as Telemetry from "../../layers/Telemetry.ts"
@@ -14,6 +14,8 @@ export const startGateway = <E, R>(options: {
   readonly env: Record<string, string>
   readonly http?: boolean
   readonly handler?: Layer.Layer<UpdateHandler, E, R>
+  /** Replaces the tracer, e.g. to record spans. */
+  readonly tracer?: Tracer.Tracer
 }) =>
   Effect.gen(function*() {
     const parts = Layer.mergeAll(
@@ -24,7 +26,8 @@ export const startGateway = <E, R>(options: {
       Layer.provide(Telemetry.layer),
       Layer.provide(config(options.env)),
       // Each gateway counts its own metrics, as a separate process would.
-      Layer.provide(Layer.succeed(Metric.MetricRegistry)(new Map()))
+      Layer.provide(Layer.succeed(Metric.MetricRegistry)(new Map())),
+      Layer.provide(options.tracer === undefined ? Layer.empty : Layer.succeed(Tracer.Tracer)(options.tracer))
     )
     const context = (yield* Layer.build(parts as unknown as Layer.Layer<never, unknown>)) as Context.Context<unknown>
     const server = Context.getOption(context, HttpServer.HttpServer)
