@@ -1,11 +1,10 @@
 /**
  * End to end: update -> webhook -> stream -> chat actor -> the bot's Composer -> Sender -> Bot API, at a fixed
- * offered load of 1,000 updates/s over 1,000 chats. The Bot API is the project's emulator, in its own process;
- * latency is the time from posting an update to the emulator receiving the bot's reply to it (both clocks are
- * this machine's wall clock).
+ * offered load of 1,000 updates/s over 1,000 chats. The Bot API is a minimal local stub (`stubBotApi.ts`) in its
+ * own process; latency is the time from posting an update to the stub receiving the bot's reply to it (both
+ * clocks are this machine's wall clock).
  */
 import * as Crypto from "node:crypto"
-import { defaultToken, type MessageLogEntry } from "../src/emulator/index.ts"
 import { openLoop, summarize } from "./lib/load.ts"
 import { freePort, startNode } from "./lib/proc.ts"
 import { deleteKeys, messageBody } from "./lib/updates.ts"
@@ -20,13 +19,13 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
   const seconds = quick ? 5 : 15
   const chats = 1000
   const lightRate = 250
-  const emulatorPort = await freePort()
-  const emulatorUrl = `http://127.0.0.1:${emulatorPort}`
-  const emulator = await startNode("src/emulator/main.ts", { EMULATOR_PORT: String(emulatorPort) }, `${emulatorUrl}/_emulator/health`)
+  const stubPort = await freePort()
+  const stubUrl = `http://127.0.0.1:${stubPort}`
+  const stub = await startNode("bench/stubBotApi.ts", { PORT: String(stubPort) }, `${stubUrl}/_stub/health`)
   const env = {
     HOST: "127.0.0.1",
-    BOT_TOKEN: defaultToken,
-    TELEGRAM_API_ROOT: emulatorUrl,
+    BOT_TOKEN: "7000000001:bench-token-aaaaaaaaaaaaaaaaaaaaaaaaa",
+    TELEGRAM_API_ROOT: stubUrl,
     WEBHOOK_SECRET: secret,
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
@@ -40,9 +39,9 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
   try {
     const origin = `http://127.0.0.1:${port}`
     let nextId = Math.floor(Math.random() * 1e9)
+    type Received = { readonly chatId: number; readonly at: number }
     const messages = async () =>
-      ((await fetch(`${emulatorUrl}/_emulator/messages`).then((r) => r.json())) as { result: ReadonlyArray<MessageLogEntry> })
-        .result
+      (await fetch(`${stubUrl}/_stub/messages`).then((r) => r.json())) as ReadonlyArray<Received>
     /** One run at `rate`, on its own range of chats; waits for every reply, then matches replies to posts. */
     const phase = async (rate: number, chatBase: number) => {
       const postedAt = new Map<number, Array<number>>()
@@ -57,7 +56,7 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
         }
       })
       const expected = ingest.statuses["200"] ?? 0
-      const mine = (log: ReadonlyArray<MessageLogEntry>) =>
+      const mine = (log: ReadonlyArray<Received>) =>
         log.filter((m) => m.chatId >= chatBase && m.chatId < chatBase + chats)
       const deadline = Date.now() + 120_000
       let log = mine(await messages())
@@ -66,7 +65,7 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
         log = mine(await messages())
       }
       const byChat = new Map<number, Array<number>>()
-      for (const message of log) byChat.set(message.chatId, [...(byChat.get(message.chatId) ?? []), message.receivedAt])
+      for (const message of log) byChat.set(message.chatId, [...(byChat.get(message.chatId) ?? []), message.at])
       const latencies: Array<number> = []
       for (const [chatId, posted] of postedAt) {
         const received = byChat.get(chatId) ?? []
@@ -104,7 +103,7 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
   } finally {
     await http.stop()
     await worker.stop()
-    await emulator.stop()
+    await stub.stop()
     await deleteKeys(redisUrl, prefix)
   }
 }
