@@ -8,7 +8,7 @@ import { gatewayEnv, redisClient, testDatabase, uniqueId } from "../support/Infr
 import { startGateway } from "../support/Gateway.ts"
 import { privateRedis } from "../support/RedisServer.ts"
 import { recordingHandler } from "../support/RecordingHandler.ts"
-import { messageUpdate, post, seenByChat } from "../support/Updates.ts"
+import { awaitSeen, messageUpdate, post } from "../support/Updates.ts"
 
 describe("Redis outage", () => {
   it.live("answers 503 while Redis is down, and processes every update answered 200 after it returns", () =>
@@ -57,7 +57,7 @@ describe("Redis outage", () => {
       })
       yield* Deferred.await(done).pipe(Effect.timeout("30 seconds"))
       const client = yield* redisClient(redis.url)
-      const seen = yield* seenByChat(client, prefix, 8, accepted.keys())
+      const seen = yield* awaitSeen(client, prefix, 8, accepted)
       for (const [chatId, ids] of accepted) assert.deepStrictEqual(seen.get(chatId), ids)
     }), { timeout: 90_000 })
 })

@@ -7,7 +7,7 @@ import { Deferred, Effect } from "effect"
 import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { recordingHandler } from "../support/RecordingHandler.ts"
-import { messageUpdate, plan, post, seenByChat } from "../support/Updates.ts"
+import { awaitSeen, messageUpdate, plan, post } from "../support/Updates.ts"
 
 describe("update pipeline ordering", () => {
   it.live("delivers each chat's updates exactly once, in update_id order", () =>
@@ -49,7 +49,7 @@ describe("update pipeline ordering", () => {
 
       yield* Deferred.await(allHandled).pipe(Effect.timeout("90 seconds"))
       const client = yield* redisClient()
-      const seen = yield* seenByChat(client, prefix, 8, chats.keys())
+      const seen = yield* awaitSeen(client, prefix, 8, chats)
       for (const [chatId, ids] of chats) assert.deepStrictEqual(seen.get(chatId), ids, `chat ${chatId}`)
       assert.strictEqual(handled, total)
     }), { timeout: 180_000 })

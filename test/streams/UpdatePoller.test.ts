@@ -8,7 +8,7 @@ import { Emulator, UpdateBuilders } from "../../src/emulator/index.ts"
 import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { recordingHandler } from "../support/RecordingHandler.ts"
-import { seenByChat } from "../support/Updates.ts"
+import { awaitSeen } from "../support/Updates.ts"
 
 describe("getUpdates poller", () => {
   it.live("deletes the webhook, then feeds polled updates into the pipeline", () =>
@@ -47,9 +47,9 @@ describe("getUpdates poller", () => {
       const methods = (yield* emulator.calls).map((c) => c.method)
       assert.isBelow(methods.indexOf("deleteWebhook"), methods.indexOf("getUpdates"))
       const client = yield* redisClient()
-      const seen = yield* seenByChat(client, prefix, 8, [800, 801, 802])
-      for (const chatId of [800, 801, 802]) {
-        assert.deepStrictEqual(seen.get(chatId), updateIds.filter((u) => u.chatId === chatId).map((u) => u.updateId))
-      }
+      const expected = new Map([800, 801, 802].map((chatId) =>
+        [chatId, updateIds.filter((u) => u.chatId === chatId).map((u) => u.updateId)] as const
+      ))
+      assert.deepStrictEqual(yield* awaitSeen(client, prefix, 8, expected), expected)
     }))
 })

@@ -55,3 +55,24 @@ export const streamLength = (client: IORedis, prefix: string, partitions: number
     for (let p = 0; p < partitions; p++) total += await client.xlen(keys.stream(p))
     return total
   })
+
+/**
+ * Waits until every chat's durable session shows exactly `expected` (handlers report before their commit
+ * lands), then returns what was seen, for the test to assert on.
+ */
+export const awaitSeen = (
+  client: IORedis,
+  prefix: string,
+  partitions: number,
+  expected: ReadonlyMap<number, ReadonlyArray<number>>,
+  timeoutMs = 10_000
+) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      const seen = yield* seenByChat(client, prefix, partitions, expected.keys())
+      const done = [...expected].every(([chatId, ids]) => JSON.stringify(seen.get(chatId)) === JSON.stringify(ids))
+      if (done || Date.now() > deadline) return seen
+      yield* Effect.sleep("50 millis")
+    }
+  })
