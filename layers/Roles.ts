@@ -43,7 +43,10 @@ const server = Layer.unwrap(Effect.gen(function*() {
 export const http = Layer.unwrap(Effect.gen(function*() {
   const mode = yield* Env.updatesMode
   const routes = mode === "webhook" ? Layer.mergeAll(Health.layer, Webhook.layer) : Health.layer
-  const app = HttpRouter.serve(routes, { disableLogger: true }).pipe(Layer.provideMerge(server))
+  const app = HttpRouter.serve(routes, { disableLogger: true }).pipe(
+    Layer.provide(Webhook.serverSettings),
+    Layer.provideMerge(server)
+  )
   return mode === "webhook" ? app : Layer.merge(app, UpdatePoller.layer)
 })).pipe(Layer.provide(UpdateIngest.layer))
 

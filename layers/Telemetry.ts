@@ -7,14 +7,24 @@ import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Context, Effect, Layer, Logger, Option, References, Tracer } from "effect"
+import * as Hex from "effect/encoding/Hex"
 import { Headers, HttpTraceContext } from "effect/http"
 import * as Env from "../src/config.ts"
 
-/** The W3C `traceparent` of the current span, or "" outside any span. */
-export const traceparentOf: Effect.Effect<string> = Effect.currentSpan.pipe(
-  Effect.map((span) => HttpTraceContext.toHeaders(span).traceparent ?? ""),
-  Effect.orElseSucceed(() => "")
+/**
+ * The W3C `traceparent` of the current span. Without one (no tracer backend: the HTTP server then skips its
+ * server span), a fresh trace id, so the spans and logs of the update's later stages still share one trace.
+ */
+export const traceparentOf: Effect.Effect<string> = Effect.map(
+  Effect.serviceOption(Tracer.ParentSpan),
+  (span) =>
+    span._tag === "Some"
+      ? `00-${span.value.traceId}-${span.value.spanId}-${span.value.sampled ? "01" : "00"}`
+      : freshTraceparent()
 )
+
+// Trace ids need uniqueness, not secrecy: the same generator as Effect's own spans.
+const freshTraceparent = (): string => `00-${Hex.random(32)}-${Hex.random(16)}-01`
 
 /** The span a stored `traceparent` names, to continue its trace on the other side of a stream. */
 export const spanFromTraceparent = (traceparent: string | undefined): Option.Option<Tracer.ExternalSpan> =>

@@ -3,8 +3,8 @@
  * needs, append to the update stream (deduplicated, atomically) and answer at once. Redis unavailable: 503 with
  * `Retry-After`, so Telegram retries and nothing is lost.
  */
-import { ByteSize, Duration, Effect, Metric, Redacted } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { ByteSize, Duration, Effect, Layer, Metric, Redacted } from "effect"
+import { HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Crypto from "node:crypto"
 import * as Env from "../config.ts"
 import { parseUpdate } from "../domain/Update.ts"
@@ -14,6 +14,7 @@ import { traceparentOf } from "../../layers/Telemetry.ts"
 import { errorResponse } from "./ErrorResponse.ts"
 
 export const maxBodyBytes = 1024 * 1024
+export const webhookPath = "/telegram/webhook"
 const secretHeader = "x-telegram-bot-api-secret-token"
 
 const digest = (s: string) => Crypto.createHash("sha256").update(s).digest()
@@ -58,10 +59,8 @@ export const layer = HttpRouter.use((router) =>
       return ok
     })
 
-    yield* router.add("POST", "/telegram/webhook", (request) =>
+    yield* router.add("POST", webhookPath, (request) =>
       handle(request).pipe(
-        Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
-        Effect.withSpan("ingest", { kind: "server" }),
         Effect.timed,
         Effect.flatMap(([elapsed, response]) =>
           Effect.as(
@@ -74,4 +73,15 @@ export const layer = HttpRouter.use((router) =>
         )
       ))
   })
+)
+
+/**
+ * Server settings the webhook relies on: the 1 MiB body limit, and the request's server span named `ingest`
+ * (the root of each update's trace; other routes get `METHOD /path`).
+ */
+export const serverSettings = Layer.mergeAll(
+  Layer.succeed(HttpIncomingMessage.MaxBodySize)(ByteSize.bytes(maxBodyBytes)),
+  Layer.succeed(HttpMiddleware.SpanNameGenerator)((request) =>
+    request.url === webhookPath ? "ingest" : `${request.method} ${request.url.split("?")[0]}`
+  )
 )
