@@ -3,8 +3,8 @@
  *
  * - `http`: the HTTP server (webhook, health, metrics); in polling mode also the `getUpdates` poller.
  * - `worker`: partition ownership, partition readers, chat actors running the bot.
- * - `notifier`, `sender`: platform events and outbound lanes; their services are consumed in-process by the
- *   worker until their own issues land, so these roles add no background work yet.
+ * - `sender`: drains the outbox lanes (notify, bulk) of the outbox partitions it owns, within the shared limits.
+ * - `notifier`: platform events into the outbox (arrives with its own issue; no background work yet).
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
@@ -18,7 +18,9 @@ import { BotApi } from "../services/BotApi.ts"
 import { ChatState } from "../services/ChatState.ts"
 import { Chats } from "../services/Chats.ts"
 import { Sender } from "../services/Sender.ts"
+import { SendLimits } from "../services/SendLimits.ts"
 import { ChatActors } from "../streams/ChatActors.ts"
+import { OutboxSender } from "../streams/OutboxSender.ts"
 import { Keys } from "../streams/Keys.ts"
 import { PartitionOwnership } from "../streams/PartitionOwnership.ts"
 import { UpdateIngest } from "../streams/UpdateIngest.ts"
@@ -28,8 +30,12 @@ import * as Postgres from "./Postgres.ts"
 import * as RedisLayer from "./Redis.ts"
 import * as Telemetry from "./Telemetry.ts"
 
-/** Redis, key names, Postgres (migrated) and the Bot API client: what every role stands on. */
-export const infrastructure = Layer.mergeAll(Keys.layer, BotApi.layer).pipe(
+/**
+ * Redis, key names, Postgres (migrated), the Bot API client and the shared send limits (one dispenser per
+ * process): what every role stands on.
+ */
+export const infrastructure = Layer.mergeAll(BotApi.layer, SendLimits.layer).pipe(
+  Layer.provideMerge(Keys.layer),
   Layer.provideMerge(Layer.mergeAll(RedisLayer.layer, Postgres.layer))
 )
 
@@ -58,6 +64,9 @@ export const worker = <E, R>(handler: Layer.Layer<UpdateHandler, E, R>) =>
     Layer.provide(Layer.mergeAll(ChatState.layer, Sender.layer))
   )
 
+/** The sender role: outbox partition ownership and the lanes' chat actors. */
+export const sender = OutboxSender.layer.pipe(Layer.provide(Layer.mergeAll(Sender.layer, Chats.layer)))
+
 /** The production handler: the bot's Composer. */
 export const botHandler = BotHandler.layer.pipe(Layer.provide(Chats.layer))
 
@@ -67,6 +76,7 @@ export const app = Layer.unwrap(Effect.gen(function*() {
   yield* Effect.logInfo("starting", { roles })
   return Layer.mergeAll(
     roles.includes("http") ? http : Layer.empty,
-    roles.includes("worker") ? worker(botHandler) : Layer.empty
+    roles.includes("worker") ? worker(botHandler) : Layer.empty,
+    roles.includes("sender") ? sender : Layer.empty
   )
 })).pipe(Layer.provide(infrastructure), Layer.provide(Telemetry.layer))

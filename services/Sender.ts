@@ -5,8 +5,10 @@
  *
  * Telegram has no idempotency key of its own, so a call whose process died mid-flight is "in doubt": the
  * record says an attempt started but not how it ended. Such a call is not sent again (at most once) and fails
- * with `InDoubt`; the handler bridge treats it as sent. Rate limits, lanes and FloodWait handling arrive behind
- * this same interface.
+ * with `InDoubt`; the handler bridge treats it as sent.
+ *
+ * Messages wait for a permit of the shared `SendLimits` (by lane, then chat). A 429 pauses every process for
+ * its `retry_after` and the call tries again first in line; other errors are the caller's to retry.
  */
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import * as Redis from "effect/persistence/Redis"
@@ -14,8 +16,9 @@ import type { UserFromGetMe } from "grammy/types"
 import { BotApi, TelegramError, TransportError } from "./BotApi.ts"
 import * as Metrics from "../src/metrics.ts"
 import { Keys } from "../streams/Keys.ts"
+import { isRateLimited, type Lane, SendLimits } from "./SendLimits.ts"
 
-export type Lane = "interactive" | "notify" | "bulk"
+export type { Lane }
 
 export type OutboundCall = {
   readonly method: string
@@ -55,15 +58,14 @@ export class Sender extends Context.Service<Sender, {
       const keys = yield* Keys
       const api = yield* BotApi
       const claim = redis.eval(claimScript)
+      const limits = yield* SendLimits
 
       const invoke = (method: string, params: Readonly<Record<string, unknown>>) =>
         api.call(method, params).pipe(Effect.mapError((e) => new SendError({ method, reason: e.reason })))
 
-      const call = Effect.fn("send")(function*(call: OutboundCall) {
-        yield* Effect.annotateCurrentSpan({ "tg.method": call.method, "tg.lane": call.lane })
-        const key = keys.outbound(call.idempotencyKey)
-        const previous = yield* claim(key, pendingTtlS)
-        if (previous !== null) {
+      /** The recorded outcome of an earlier call with this key, if any. */
+      const recorded = (call: OutboundCall, previous: string) =>
+        Effect.gen(function*() {
           if (previous === "P") {
             yield* Metric.update(Metrics.sendInDoubt, 1)
             return yield* new SendError({
@@ -73,21 +75,53 @@ export class Sender extends Context.Service<Sender, {
           }
           yield* Metric.update(Metrics.sendDeduplicated, 1)
           return JSON.parse(previous.slice(1)) as unknown
-        }
-        const result = yield* invoke(call.method, call.params).pipe(
-          Effect.tapError((error) =>
-            Effect.all([
-              redis.send("DEL", key),
-              Metric.update(Metrics.sendErrors(errorCode(error)), 1),
-              error.reason._tag === "TelegramError" && error.reason.code === 429
-                ? Metric.update(Metrics.floodWaitHits, 1)
-                : Effect.void
-            ], { discard: true }).pipe(Effect.ignore)
+        })
+
+      /** One attempt: a permit from the shared limits, the claim, the call, the record. */
+      const attempt = (call: OutboundCall, key: string) =>
+        Effect.gen(function*() {
+          const limited = isRateLimited(call.method)
+          if (limited) {
+            yield* limits.permit(call.lane, chatIdOf(call.params))
+            yield* limits.holdIfPaused
+          }
+          const previous = yield* claim(key, pendingTtlS)
+          if (previous !== null) return yield* recorded(call, previous)
+          const result = yield* invoke(call.method, call.params).pipe(
+            Effect.tapError((error) =>
+              Effect.all([
+                // Telegram refused it: nothing was sent, so a later attempt may send.
+                redis.send("DEL", key),
+                Metric.update(Metrics.sendErrors(errorCode(error)), 1)
+              ], { discard: true }).pipe(Effect.ignore)
+            )
           )
+          yield* Effect.all([
+            redis.send("SET", key, "D" + JSON.stringify(result ?? null), "EX", String(doneTtlS)),
+            limited ? limits.sent(chatIdOf(call.params)) : Effect.void
+          ], { concurrency: 2, discard: true })
+          yield* Metric.update(Metrics.messagesSent(call.lane, call.method), 1)
+          return result
+        })
+
+      const call = Effect.fn("send")(function*(call: OutboundCall) {
+        yield* Effect.annotateCurrentSpan({ "tg.method": call.method, "tg.lane": call.lane })
+        const key = keys.outbound(call.idempotencyKey)
+        // A key already recorded answers at once, without waiting for a permit.
+        const previous = yield* redis.send<string | null>("GET", key)
+        if (previous !== null) return yield* recorded(call, previous)
+        // 429: every process pauses for `retry_after` and this message goes first again once the pause ends.
+        return yield* attempt(call, key).pipe(
+          Effect.tapError((error) =>
+            isFloodWait(error)
+              ? Effect.andThen(
+                Metric.update(Metrics.floodWaitHits, 1),
+                limits.pause(floodWaitSeconds(error)).pipe(Effect.ignore)
+              )
+              : Effect.void
+          ),
+          Effect.retry({ while: isFloodWait, times: maxFloodWaits })
         )
-        yield* redis.send("SET", key, "D" + JSON.stringify(result ?? null), "EX", String(doneTtlS))
-        yield* Metric.update(Metrics.messagesSent(call.lane, call.method), 1)
-        return result
       })
 
       const botInfo = yield* Effect.cached(
@@ -113,6 +147,23 @@ if v then return v end
 redis.call('SET', KEYS[1], 'P', 'EX', ARGV[1])
 return false`
 }).withReturnType<string | null>()
+
+/** How many 429s in a row one call waits out before failing (each one pauses the whole bot). */
+const maxFloodWaits = 10
+
+const isFloodWait = (error: SendError | Redis.RedisError): error is SendError =>
+  error._tag === "SendError" && error.reason._tag === "TelegramError" && error.reason.code === 429
+
+const floodWaitSeconds = (error: SendError): number =>
+  error.reason._tag === "TelegramError" ? error.reason.retryAfter ?? 1 : 1
+
+/** The numeric chat a call writes to; channel usernames (`@name`) count against the global limit only. */
+const chatIdOf = (params: Readonly<Record<string, unknown>>): number | null => {
+  const chatId = params["chat_id"]
+  if (typeof chatId === "number" && Number.isSafeInteger(chatId)) return chatId
+  if (typeof chatId === "string" && /^-?\d+$/.test(chatId)) return Number(chatId)
+  return null
+}
 
 const errorCode = (error: SendError): string =>
   error.reason._tag === "TelegramError" ? String(error.reason.code) : error.reason._tag === "InDoubt"

@@ -60,9 +60,11 @@ export const queuePending = byLabel((stream: string) =>
     description: "Entries delivered to a consumer and not yet acknowledged",
     attributes: { stream }
   }))
-export const partitionsOwned = Metric.gauge("tg_partitions_owned", {
-  description: "Update stream partitions this process owns"
-})
+export const partitionsOwned = byLabel((role: string) =>
+  Metric.gauge("tg_partitions_owned", {
+    description: "Partitions this process owns: of the update stream (role worker) or of the outbox (role sender)",
+    attributes: { role }
+  }))
 export const actorsActive = Metric.gauge("tg_chat_actors_active", {
   description: "Chat actors alive in this process"
 })
@@ -91,5 +93,23 @@ export const sendInDoubt = Metric.counter("tg_send_in_doubt_total", {
 })
 export const floodWaitHits = Metric.counter("tg_flood_wait_hits_total", {
   description: "429 answers from the Bot API",
+  incremental: true
+})
+export const outboxQueued = byLabel((lane: string) =>
+  Metric.counter("tg_outbox_queued_total", {
+    description: "Messages appended to an outbox lane",
+    incremental: true,
+    attributes: { lane }
+  }))
+export const outboxFinished = byLabel((key: string) => {
+  const [lane, result] = key.split(" ") as [string, string]
+  return Metric.counter("tg_outbox_finished_total", {
+    description: "Queued messages finished, by lane and result (sent, duplicate, unreachable, dead_letter)",
+    incremental: true,
+    attributes: { lane, result }
+  })
+})
+export const chatsUnreachable = Metric.counter("tg_chats_marked_unreachable_total", {
+  description: "Chats marked unreachable after a 403 (blocked, deactivated, kicked)",
   incremental: true
 })

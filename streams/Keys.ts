@@ -21,6 +21,14 @@ export class Keys extends Context.Service<Keys, {
   readonly deadLetter: string
   readonly outbound: (idempotencyKey: string) => string
   readonly pollerLease: string
+  /** Rate-limit buckets and the bot's pause: one hash tag, so one script can take from several at once. */
+  readonly limits: (name: string) => string
+  readonly outbox: (lane: "notify" | "bulk", partition: number) => string
+  readonly outboxLease: (partition: number) => string
+  readonly outboxEpoch: (partition: number) => string
+  readonly outboxMembers: string
+  readonly outboxGroup: string
+  readonly outboxDeadLetter: string
 }>()("tg-gateway/streams/Keys") {
   static readonly make = (prefix: string, partitions: number): Keys["Service"] => {
     const tag = (p: number) => `${prefix}{p${p}}`
@@ -37,7 +45,14 @@ export class Keys extends Context.Service<Keys, {
       members: `${prefix}members`,
       deadLetter: `${prefix}updates:dead`,
       outbound: (key) => `${prefix}out:${key}`,
-      pollerLease: `${prefix}poller:lease`
+      pollerLease: `${prefix}poller:lease`,
+      limits: (name) => `${prefix}{limits}:${name}`,
+      outbox: (lane, p) => `${prefix}{o${p}}:outbox:${lane}`,
+      outboxLease: (p) => `${prefix}{o${p}}:outbox:lease`,
+      outboxEpoch: (p) => `${prefix}{o${p}}:outbox:epoch`,
+      outboxMembers: `${prefix}outbox:members`,
+      outboxGroup: "senders",
+      outboxDeadLetter: `${prefix}outbox:dead`
     }
   }
 

@@ -7,17 +7,19 @@ import { Context, Effect, Layer } from "effect"
 import * as RedisLayer from "../../layers/Redis.ts"
 import { BotApi } from "../../services/BotApi.ts"
 import { Sender } from "../../services/Sender.ts"
+import { SendLimits } from "../../services/SendLimits.ts"
 import { Emulator } from "../../src/emulator/index.ts"
 import { Keys } from "../../streams/Keys.ts"
-import { config, redisClient, redisUrl, testPrefix } from "../support/Infra.ts"
+import { config, redisClient, redisUrl, testPrefix, unlimitedSending } from "../support/Infra.ts"
 
 const setup = Effect.gen(function*() {
   const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
   const prefix = yield* testPrefix("t-sender")
   const context = yield* Layer.build(
     Sender.layer.pipe(
-      Layer.provide(Layer.mergeAll(RedisLayer.layerUrl(redisUrl), Keys.layer, BotApi.layer)),
-      Layer.provide(config({ REDIS_PREFIX: prefix, BOT_TOKEN: emulator.token, TELEGRAM_API_ROOT: emulator.url }))
+      Layer.provide(Layer.mergeAll(BotApi.layer, SendLimits.layer)),
+      Layer.provide(Layer.mergeAll(RedisLayer.layerUrl(redisUrl), Keys.layer)),
+      Layer.provide(config({ REDIS_PREFIX: prefix, BOT_TOKEN: emulator.token, TELEGRAM_API_ROOT: emulator.url, ...unlimitedSending }))
     )
   )
   return { emulator, sender: Context.get(context, Sender), prefix }

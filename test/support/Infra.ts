@@ -82,5 +82,10 @@ export const gatewayEnv = (options: {
   HOST: "127.0.0.1",
   LOG_LEVEL: "warn",
   PARTITIONS: "8",
+  // The emulator is unlimited unless a test sets limits; tests of the limits set these too.
+  ...unlimitedSending,
   ...options.extra
 })
+
+/** Send limits far above anything a functional test does, so only the tests about limits wait for them. */
+export const unlimitedSending = { TG_GLOBAL_RATE: "100000", TG_CHAT_RATE: "1000", TG_GROUP_RATE_PER_MIN: "60000" }

@@ -1,0 +1,247 @@
+/**
+ * The sender role: drains the outbox lanes of the partitions this process owns (see `Ownership`), one actor
+ * per lane and chat so a chat's messages leave in order while different chats wait for their own limits.
+ *
+ * Every message goes through `Sender` (shared limits, idempotency, 429 pauses). What happens after an error:
+ * - 403 (blocked, deactivated, kicked): the chat is marked unreachable; no retry.
+ * - 400 and other refusals: dead-lettered with Telegram's description; no retry.
+ * - 5xx, network, a 429 that outlasted the sender's patience: retried with jittered exponential backoff, then
+ *   dead-lettered.
+ * - in doubt (an earlier attempt died mid-flight): counted as sent, never repeated.
+ * The entry is acknowledged once its outcome is recorded; a crash before that re-delivers it to the next owner,
+ * whose `Sender` answers from the idempotency record instead of sending again.
+ */
+import { Clock, Context, Deferred, Duration, Effect, FiberMap, Layer, Metric, Option, Queue, Schedule, Semaphore } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import * as Env from "../src/config.ts"
+import * as Backoff from "../src/domain/Backoff.ts"
+import * as Metrics from "../src/metrics.ts"
+import { spanFromTraceparent } from "../layers/Telemetry.ts"
+import { Chats } from "../services/Chats.ts"
+import { type SendError, Sender } from "../services/Sender.ts"
+import { Keys } from "./Keys.ts"
+import { decodeQueuedCall, type QueuedLane } from "./Outbox.ts"
+import { makeOwnership, type Ownership } from "./Ownership.ts"
+import { field, maintainStream, readStream } from "./PartitionConsumer.ts"
+
+type Entry = {
+  readonly lane: QueuedLane
+  readonly partition: number
+  readonly entryId: string
+  readonly chatId: number
+  readonly message: string
+  readonly traceparent: string
+}
+
+type Outcome = "sent" | "unreachable" | "dead_letter"
+
+const queuedLanes: ReadonlyArray<QueuedLane> = ["notify", "bulk"]
+
+export class OutboxSender extends Context.Service<OutboxSender, {
+  readonly memberId: string
+  readonly owned: Effect.Effect<ReadonlyArray<number>>
+}>()("tg-gateway/streams/OutboxSender") {
+  static readonly layer = Layer.effect(OutboxSender)(
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const keys = yield* Keys
+      const sender = yield* Sender
+      const chats = yield* Chats
+      const maxInFlight = yield* Env.senderMaxInFlight
+      const maxAttempts = yield* Env.sendMaxAttempts
+      const retryBase = Duration.millis(yield* Env.sendRetryBaseMs)
+      const idle = Duration.millis(yield* Env.actorIdleMs)
+
+      const permits = { notify: yield* Semaphore.make(maxInFlight), bulk: yield* Semaphore.make(maxInFlight) }
+      const fibers = yield* FiberMap.make<string>()
+      const queues = new Map<string, Queue.Queue<Entry>>()
+      const inFlight = new Map<number, number>()
+      const drainWaiters = new Map<number, Array<Deferred.Deferred<void>>>()
+
+      /** Redis failures are retried until they pass: the entry stays pending meanwhile. */
+      const persistently = <A, E>(effect: Effect.Effect<A, E>) =>
+        effect.pipe(
+          Effect.tapError((error) => Effect.logWarning("outbox: store unavailable, retrying", { error: String(error) })),
+          Effect.retry({ schedule: Schedule.spaced("250 millis") }),
+          Effect.orDie
+        )
+
+      const finished = (entry: Entry) =>
+        Effect.suspend(() => {
+          const left = (inFlight.get(entry.partition) ?? 1) - 1
+          inFlight.set(entry.partition, left)
+          const waiters = left === 0 ? drainWaiters.get(entry.partition) : undefined
+          if (waiters !== undefined) drainWaiters.delete(entry.partition)
+          return Effect.andThen(
+            permits[entry.lane].release(1),
+            Effect.forEach(waiters ?? [], (d) => Deferred.succeed(d, undefined), { discard: true })
+          )
+        })
+
+      const deadLetter = (entry: Entry, error: string, attempts: number) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          yield* persistently(redis.send(
+            "XADD", keys.outboxDeadLetter, "MAXLEN", "~", "100000", "*",
+            "message", entry.message,
+            "error", error,
+            "chat", String(entry.chatId),
+            "lane", entry.lane,
+            "entry", entry.entryId,
+            "attempts", String(attempts),
+            "failed_at", new Date(now).toISOString(),
+            "traceparent", entry.traceparent
+          ))
+          yield* Effect.logWarning("outbox message dead-lettered", { lane: entry.lane, entry: entry.entryId, error })
+          return "dead_letter" as const
+        })
+
+      const retryable = (error: SendError) => {
+        const r = error.reason
+        return r._tag === "TransportError" || (r._tag === "TelegramError" && (r.code === 429 || r.code >= 500))
+      }
+
+      const send = (entry: Entry): Effect.Effect<Outcome> =>
+        Effect.gen(function*() {
+          const call = decodeQueuedCall(entry.message)
+          if (Option.isNone(call)) return yield* deadLetter(entry, "malformed outbox entry", 0)
+          let attempts = 0
+          const outcome = yield* Effect.suspend(() => {
+            attempts++
+            return sender.call({
+              method: call.value.method,
+              params: call.value.params,
+              lane: entry.lane,
+              idempotencyKey: call.value.key
+            })
+          }).pipe(
+            // Redis trouble inside the sender: wait it out, the message is still ours to send.
+            Effect.catchTag("RedisError", (error) => Effect.fail({ _tag: "Store" as const, error })),
+            Effect.retry({
+              while: (e) => e._tag === "Store" || (e._tag === "SendError" && retryable(e)),
+              schedule: Backoff.capped(retryBase, "30 seconds"),
+              times: maxAttempts - 1
+            }),
+            Effect.result
+          )
+          if (outcome._tag === "Success") return "sent" as const
+          const failure = outcome.failure
+          if (failure._tag === "Store") return yield* deadLetter(entry, `store unavailable: ${String(failure.error.cause)}`, attempts)
+          const reason = failure.reason
+          if (reason._tag === "InDoubt") return "sent" as const
+          if (reason._tag === "TelegramError" && reason.code === 403) {
+            yield* persistently(chats.markUnreachable(entry.chatId, reason.description))
+            yield* Metric.update(Metrics.chatsUnreachable, 1)
+            return "unreachable" as const
+          }
+          return yield* deadLetter(entry, failure.message, attempts)
+        })
+
+      const process = (entry: Entry) =>
+        send(entry).pipe(
+          Effect.tap((outcome) =>
+            Effect.andThen(
+              persistently(redis.send("XACK", keys.outbox(entry.lane, entry.partition), keys.outboxGroup, entry.entryId)),
+              Metric.update(Metrics.outboxFinished(`${entry.lane} ${outcome}`), 1)
+            )
+          ),
+          Effect.withSpan("outbox", {
+            kind: "consumer",
+            parent: Option.getOrUndefined(spanFromTraceparent(entry.traceparent)),
+            attributes: { "tg.lane": entry.lane, "tg.partition": entry.partition, "tg.entry": entry.entryId }
+          }),
+          Effect.ensuring(finished(entry))
+        )
+
+      const actor = (key: string, queue: Queue.Queue<Entry>): Effect.Effect<void> =>
+        Queue.take(queue).pipe(
+          Effect.timeoutOption(idle),
+          Effect.flatMap(Option.match({
+            onSome: (entry) => Effect.as(process(entry), true),
+            // Passivate only if nothing arrived meanwhile: dispatch and this check are both synchronous.
+            onNone: () =>
+              Effect.sync(() => {
+                if (Queue.sizeUnsafe(queue) > 0) return true
+                queues.delete(key)
+                return false
+              })
+          })),
+          Effect.repeat({ while: (more) => more }),
+          Effect.asVoid
+        )
+
+      // A chat lives in one partition with one reader per lane, so dispatches for a lane and chat never race.
+      const dispatch = (entry: Entry) =>
+        Effect.gen(function*() {
+          inFlight.set(entry.partition, (inFlight.get(entry.partition) ?? 0) + 1)
+          const key = `${entry.lane}:${entry.chatId}`
+          const existing = queues.get(key)
+          if (existing !== undefined) {
+            Queue.offerUnsafe(existing, entry)
+            return
+          }
+          const queue = yield* Queue.unbounded<Entry>()
+          queues.set(key, queue)
+          Queue.offerUnsafe(queue, entry)
+          yield* FiberMap.run(fibers, key, actor(key, queue))
+        })
+
+      const reserve = (lane: QueuedLane) => (max: number) =>
+        Effect.gen(function*() {
+          yield* permits[lane].take(1)
+          let taken = 1
+          while (taken < max && (yield* permits[lane].takeIfAvailable(1))) taken++
+          return taken
+        })
+
+      const drained = (partition: number) =>
+        Effect.suspend(() => {
+          if ((inFlight.get(partition) ?? 0) === 0) return Effect.void
+          const waiter = Deferred.makeUnsafe<void>()
+          drainWaiters.set(partition, [...(drainWaiters.get(partition) ?? []), waiter])
+          return Deferred.await(waiter)
+        })
+
+      const readLane = (own: Ownership, lane: QueuedLane) =>
+        readStream<Entry>({
+          stream: keys.outbox(lane, own.partition),
+          group: keys.outboxGroup,
+          own,
+          reserve: reserve(lane),
+          unreserve: (n) => Effect.asVoid(permits[lane].release(n)),
+          dispatch,
+          toEntry: (id, fields) => ({
+            lane,
+            partition: own.partition,
+            entryId: id,
+            chatId: Number(field(fields, "chat") ?? 0),
+            message: field(fields, "message") ?? "",
+            traceparent: field(fields, "traceparent") ?? ""
+          })
+        })
+
+      const context = yield* Effect.context<Redis.Redis>()
+      const upkeep = (partition: number) =>
+        Effect.forEach(queuedLanes, (lane) =>
+          maintainStream(keys.outbox(lane, partition), keys.outboxGroup, `outbox:${lane}:${partition}`), {
+          discard: true
+        })
+
+      return yield* makeOwnership({
+        name: "sender",
+        partitions: keys.partitions,
+        members: keys.outboxMembers,
+        lease: keys.outboxLease,
+        epoch: keys.outboxEpoch,
+        leaseMs: yield* Env.leaseMs,
+        run: (own) =>
+          Effect.all([
+            readLane(own, "notify"),
+            readLane(own, "bulk"),
+            upkeep(own.partition).pipe(Effect.repeat(Schedule.spaced("5 seconds")))
+          ], { concurrency: "unbounded", discard: true }).pipe(Effect.provide(context)),
+        drained
+      })
+    })
+  )
+}
