@@ -5,6 +5,7 @@
  *   chat's messages in order, never more than the limit in any second (the achieved rate is a benchmark's);
  * - a forced 429 with `retry_after: 2` stops every process for 2 s, and nothing is lost;
  * - a blocked recipient gets exactly one attempt and is marked unreachable, the others are delivered;
+ * - a 400 is dead-lettered at once with Telegram's description, a 5xx after the configured attempts;
  * - interactive replies stay under 1 s (p99) while a 20,000-message mailing runs.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -18,7 +19,7 @@ import { SendLimits } from "../../services/SendLimits.ts"
 import { Emulator, type MessageLogEntry } from "../../src/emulator/index.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { Outbox, type OutboxMessage, type QueuedLane } from "../../streams/Outbox.ts"
-import { config, gatewayEnv, redisUrl, testDatabase, testPrefix } from "../support/Infra.ts"
+import { config, gatewayEnv, redisClient, redisUrl, testDatabase, testPrefix } from "../support/Infra.ts"
 import { eventually, spawnNode } from "../support/Processes.ts"
 
 const limits = { TG_GLOBAL_RATE: "300", TG_CHAT_RATE: "1", TG_GROUP_RATE_PER_MIN: "20" }
@@ -31,7 +32,7 @@ const setup = (label: string, extra: Record<string, string> = {}) =>
     )
     const prefix = yield* testPrefix(label)
     const databaseUrl = yield* testDatabase
-    const env = {
+    const env: Record<string, string> = {
       ...gatewayEnv({ prefix, databaseUrl, apiRoot: emulator.url, extra: { BOT_TOKEN: emulator.token } }),
       ...limits,
       ROLES: "sender",
@@ -157,6 +158,46 @@ describe("sending within Telegram's limits", () => {
       }
       const delivered = new Set((yield* emulator.messages()).map((m) => m.chatId))
       for (const chatId of chats) assert.strictEqual(delivered.has(chatId), !blocked.includes(chatId))
+    }), 60_000)
+
+  it.live("a 400 is dead-lettered with Telegram's description at once; 5xx are retried with backoff, then dead-lettered", () =>
+    Effect.gen(function*() {
+      const { emulator, env, outbox, startSenders } = yield* setup("t-send-errors", {
+        SEND_MAX_ATTEMPTS: "3",
+        SEND_RETRY_BASE_MS: "50"
+      })
+      const client = yield* redisClient()
+      const missing = 7_500_000
+      yield* emulator.setChatState([missing], "not_found")
+      yield* startSenders(1)
+      yield* outbox.enqueueAll(messages("notify", [missing, 7_500_001], 1))
+      yield* awaitAll(emulator, 1, 30_000)
+      const deadLetters = () =>
+        Effect.promise(() => client.xrange(`${env["REDIS_PREFIX"]}outbox:dead`, "-", "+")).pipe(
+          Effect.map((entries) =>
+            entries.map(([, flat]) =>
+              Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]))
+            )
+          )
+        )
+      yield* eventually("the 400 dead-lettered", Effect.map(deadLetters(), (d) => d.length === 1))
+      const [refused] = yield* deadLetters()
+      assert.strictEqual(refused!["chat"], String(missing))
+      assert.include(refused!["error"], "400 Bad Request: chat not found")
+      assert.strictEqual(refused!["attempts"], "1")
+
+      // Every call fails with 502 now: three attempts, then the dead-letter stream; the others still flow after.
+      yield* emulator.configureFaults({ errorRate: 1, errorStatus: 502 })
+      yield* outbox.enqueueAll(messages("notify", [7_500_002], 1))
+      yield* eventually("the 5xx dead-lettered", Effect.map(deadLetters(), (d) => d.length === 2))
+      const [, failing] = yield* deadLetters()
+      assert.strictEqual(failing!["attempts"], "3")
+      assert.include(failing!["error"], "502")
+      const attempts = (yield* emulator.calls).filter((c) => c.params["chat_id"] === 7_500_002)
+      assert.strictEqual(attempts.length, 3)
+      yield* emulator.configureFaults({ errorRate: 0 })
+      yield* outbox.enqueueAll(messages("notify", [7_500_003], 1))
+      yield* awaitAll(emulator, 2, 30_000)
     }), 60_000)
 
   it.live("interactive replies keep p99 < 1 s from call to send while a 20,000-message mailing runs", () =>
