@@ -237,15 +237,21 @@ export class SendLimits extends Context.Service<SendLimits, {
             )
           )
         )
+        // The head may have given up (interrupted) while Redis answered: take it out by identity, not position.
+        const remove = () => {
+          const at = queues[lane].indexOf(head)
+          if (at >= 0) queues[lane].splice(at, 1)
+        }
         switch (result.reason) {
           case "ok": {
-            queues[lane].shift()
+            remove()
             yield* Deferred.succeed(head.granted, result.waitMs)
             return
           }
           case "chat": {
             // This chat must wait; the others behind it need not. It rejoins the front of its lane when due.
-            queues[lane].shift()
+            remove()
+            if (head.cancelled) return
             yield* Effect.forkDetach(Effect.andThen(Effect.sleep(Duration.millis(result.waitMs)), Effect.sync(() => {
               if (head.cancelled) return
               queues[lane].unshift(head)

@@ -85,23 +85,27 @@ export class Sender extends Context.Service<Sender, {
             yield* limits.permit(call.lane, chatIdOf(call.params))
             yield* limits.holdIfPaused
           }
-          const previous = yield* claim(key, pendingTtlS)
-          if (previous !== null) return yield* recorded(call, previous)
-          const result = yield* invoke(call.method, call.params).pipe(
-            Effect.tapError((error) =>
-              Effect.all([
-                // Telegram refused it: nothing was sent, so a later attempt may send.
-                redis.send("DEL", key),
-                Metric.update(Metrics.sendErrors(errorCode(error)), 1)
-              ], { discard: true }).pipe(Effect.ignore)
+          // From the claim to the record, a send is not interrupted (a shutdown or a partition hand-over waits
+          // for it): an interrupted HTTP request would leave its message in doubt.
+          return yield* Effect.uninterruptible(Effect.gen(function*() {
+            const previous = yield* claim(key, pendingTtlS)
+            if (previous !== null) return yield* recorded(call, previous)
+            const result = yield* invoke(call.method, call.params).pipe(
+              Effect.tapError((error) =>
+                Effect.all([
+                  // Telegram refused it: nothing was sent, so a later attempt may send.
+                  redis.send("DEL", key),
+                  Metric.update(Metrics.sendErrors(errorCode(error)), 1)
+                ], { discard: true }).pipe(Effect.ignore)
+              )
             )
-          )
-          yield* Effect.all([
-            redis.send("SET", key, "D" + JSON.stringify(result ?? null), "EX", String(doneTtlS)),
-            limited ? limits.sent(chatIdOf(call.params)) : Effect.void
-          ], { concurrency: 2, discard: true })
-          yield* Metric.update(Metrics.messagesSent(call.lane, call.method), 1)
-          return result
+            yield* Effect.all([
+              redis.send("SET", key, "D" + JSON.stringify(result ?? null), "EX", String(doneTtlS)),
+              limited ? limits.sent(chatIdOf(call.params)) : Effect.void
+            ], { concurrency: 2, discard: true })
+            yield* Metric.update(Metrics.messagesSent(call.lane, call.method), 1)
+            return result
+          }))
         })
 
       const call = Effect.fn("send")(function*(call: OutboundCall) {

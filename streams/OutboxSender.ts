@@ -9,7 +9,8 @@
  *   dead-lettered.
  * - in doubt (an earlier attempt died mid-flight): counted as sent, never repeated.
  * The entry is acknowledged once its outcome is recorded; a crash before that re-delivers it to the next owner,
- * whose `Sender` answers from the idempotency record instead of sending again.
+ * whose `Sender` answers from the idempotency record instead of sending again. A partition handed over lets
+ * its waiting messages go at once (the next owner claims them), so a mailing does not stall while senders join.
  */
 import { Clock, Context, Deferred, Duration, Effect, FiberMap, Layer, Metric, Option, Queue, Schedule, Semaphore } from "effect"
 import * as Redis from "effect/persistence/Redis"
@@ -27,6 +28,7 @@ import { field, maintainStream, readStream } from "./PartitionConsumer.ts"
 type Entry = {
   readonly lane: QueuedLane
   readonly partition: number
+  readonly epoch: number
   readonly entryId: string
   readonly chatId: number
   readonly message: string
@@ -55,6 +57,15 @@ export class OutboxSender extends Context.Service<OutboxSender, {
       const permits = { notify: yield* Semaphore.make(maxInFlight), bulk: yield* Semaphore.make(maxInFlight) }
       const fibers = yield* FiberMap.make<string>()
       const queues = new Map<string, Queue.Queue<Entry>>()
+      /** `partition:epoch` -> completed when that ownership lets go; its waiting messages are then dropped. */
+      const letGo = new Map<string, Deferred.Deferred<void>>()
+      const currentEpoch = new Map<number, number>()
+      const letGoOf = (partition: number, epoch: number) => {
+        const key = `${partition}:${epoch}`
+        let signal = letGo.get(key)
+        if (signal === undefined) letGo.set(key, signal = Deferred.makeUnsafe<void>())
+        return signal
+      }
       const inFlight = new Map<number, number>()
       const drainWaiters = new Map<number, Array<Deferred.Deferred<void>>>()
 
@@ -137,14 +148,24 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           return yield* deadLetter(entry, failure.message, attempts)
         })
 
-      const process = (entry: Entry) =>
+      const sendAndAck = (entry: Entry) =>
         send(entry).pipe(
           Effect.tap((outcome) =>
             Effect.andThen(
               persistently(redis.send("XACK", keys.outbox(entry.lane, entry.partition), keys.outboxGroup, entry.entryId)),
               Metric.update(Metrics.outboxFinished(`${entry.lane} ${outcome}`), 1)
             )
-          ),
+          )
+        )
+
+      /** Sends, unless this process lets the entry's partition go first (then the next owner sends it). */
+      const process = (entry: Entry) =>
+        Effect.suspend(() => {
+          const signal = letGoOf(entry.partition, entry.epoch)
+          return Deferred.isDoneUnsafe(signal)
+            ? Effect.void
+            : Effect.asVoid(Effect.raceFirst(sendAndAck(entry), Deferred.await(signal)))
+        }).pipe(
           Effect.withSpan("outbox", {
             kind: "consumer",
             parent: Option.getOrUndefined(spanFromTraceparent(entry.traceparent)),
@@ -202,6 +223,20 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           return Deferred.await(waiter)
         })
 
+      /**
+       * Lets a partition go at once (hand-over, lost lease, shutdown): messages still waiting for a permit are
+       * dropped unacknowledged, so the next owner claims them from the stream; a send already under way
+       * finishes first (it is uninterruptible from its idempotency claim to its record).
+       */
+      const release = (partition: number) =>
+        Effect.gen(function*() {
+          const epoch = currentEpoch.get(partition)
+          if (epoch === undefined) return
+          yield* Deferred.succeed(letGoOf(partition, epoch), undefined)
+          yield* drained(partition)
+          letGo.delete(`${partition}:${epoch}`)
+        })
+
       const readLane = (own: Ownership, lane: QueuedLane) =>
         readStream<Entry>({
           stream: keys.outbox(lane, own.partition),
@@ -213,6 +248,7 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           toEntry: (id, fields) => ({
             lane,
             partition: own.partition,
+            epoch: own.epoch,
             entryId: id,
             chatId: Number(field(fields, "chat") ?? 0),
             message: field(fields, "message") ?? "",
@@ -235,12 +271,15 @@ export class OutboxSender extends Context.Service<OutboxSender, {
         epoch: keys.outboxEpoch,
         leaseMs: yield* Env.leaseMs,
         run: (own) =>
-          Effect.all([
-            readLane(own, "notify"),
-            readLane(own, "bulk"),
-            upkeep(own.partition).pipe(Effect.repeat(Schedule.spaced("5 seconds")))
-          ], { concurrency: "unbounded", discard: true }).pipe(Effect.provide(context)),
-        drained
+          Effect.andThen(
+            Effect.sync(() => currentEpoch.set(own.partition, own.epoch)),
+            Effect.all([
+              readLane(own, "notify"),
+              readLane(own, "bulk"),
+              upkeep(own.partition).pipe(Effect.repeat(Schedule.spaced("5 seconds")))
+            ], { concurrency: "unbounded", discard: true })
+          ).pipe(Effect.provide(context)),
+        drained: release
       })
     })
   )

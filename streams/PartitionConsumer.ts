@@ -18,6 +18,8 @@ import type { Ownership } from "./Ownership.ts"
 
 const batch = 100
 const blockMs = 1000
+const adoptEveryMs = 2000
+const orphanIdleMs = 1000
 
 type RawEntry = [id: string, fields: Array<string> | null]
 
@@ -78,11 +80,40 @@ export const readStream = <Entry>(reader: StreamReader<Entry>) =>
       cursor = next
     } while (cursor !== "0-0")
 
+    /**
+     * Entries pending under another consumer's name while we own the partition are orphans: a former owner's
+     * blocking read that Redis answered after its reader was stopped and after our takeover claim. Claimed
+     * (and dispatched) once they are a little idle, so none waits for the next takeover.
+     */
+    const adoptOrphans = Effect.gen(function*() {
+      const pending = yield* redis.send<Array<[string, string, number, number]>>(
+        "XPENDING", stream, group, "IDLE", String(orphanIdleMs), "-", "+", String(batch)
+      )
+      const orphans = pending.filter(([, consumer]) => consumer !== own.consumer)
+      if (orphans.length === 0) return
+      const reserved = yield* reader.reserve(orphans.length)
+      const adopted = orphans.slice(0, reserved)
+      const claimed = yield* redis.send<Array<RawEntry>>(
+        "XCLAIM", stream, group, own.consumer, String(orphanIdleMs), ...adopted.map(([id]) => id)
+      ).pipe(Effect.onError(() => reader.unreserve(reserved)))
+      const deliveries = new Map(adopted.map(([id, , , n]) => [id, n + 1] as const))
+      yield* Effect.logInfo("adopted orphaned entries", { count: claimed.length })
+      yield* dispatchAll(
+        claimed.flatMap(([id, fields]) => fields === null ? [] : [reader.toEntry(id, fields, deliveries.get(id) ?? 1)]),
+        reserved
+      )
+    })
+
     const connection = yield* redis.reserve
+    let lastAdoption = Date.now()
     while (true) {
       if (!(yield* own.leaseSafe)) {
         yield* Effect.sleep("100 millis")
         continue
+      }
+      if (Date.now() - lastAdoption >= adoptEveryMs) {
+        lastAdoption = Date.now()
+        yield* adoptOrphans
       }
       const reserved = yield* reader.reserve(batch)
       const reply = yield* connection.send<Array<[string, Array<RawEntry>]> | null>(

@@ -10,13 +10,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
+import * as Net from "node:net"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Postgres from "../../layers/Postgres.ts"
 import * as RedisLayer from "../../layers/Redis.ts"
 import { BotApi } from "../../services/BotApi.ts"
 import { Sender } from "../../services/Sender.ts"
 import { SendLimits } from "../../services/SendLimits.ts"
-import { Emulator, type MessageLogEntry } from "../../src/emulator/index.ts"
+import { type Counters, defaultToken, Emulator, type MessageLogEntry } from "../../src/emulator/index.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { Outbox, type OutboxMessage, type QueuedLane } from "../../streams/Outbox.ts"
 import { config, gatewayEnv, redisClient, redisUrl, testDatabase, testPrefix } from "../support/Infra.ts"
@@ -24,12 +25,54 @@ import { eventually, spawnNode } from "../support/Processes.ts"
 
 const limits = { TG_GLOBAL_RATE: "300", TG_CHAT_RATE: "1", TG_GROUP_RATE_PER_MIN: "20" }
 
-const setup = (label: string, extra: Record<string, string> = {}) =>
+/** The emulator's log and counters over its control API, for an emulator in its own process. */
+type EmulatorView = {
+  readonly url: string
+  readonly token: string
+  readonly counters: Effect.Effect<Counters>
+  readonly messages: () => Effect.Effect<ReadonlyArray<MessageLogEntry>>
+}
+
+const freePort = Effect.promise(() =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+)
+
+/**
+ * The emulator in a process of its own: a collection pause in this test process would otherwise stamp requests
+ * that arrived apart with one late time and make its sliding window see a burst the senders never sent.
+ */
+const separateEmulator = Effect.gen(function*() {
+  const port = yield* freePort
+  yield* spawnNode("src/emulator/main.ts", {
+    EMULATOR_PORT: String(port),
+    EMULATOR_GLOBAL_RATE: "300",
+    EMULATOR_CHAT_RATE: "1",
+    EMULATOR_GROUP_RATE_PER_MIN: "20"
+  })
+  const url = `http://127.0.0.1:${port}`
+  const get = <A>(path: string) =>
+    Effect.promise(async () => {
+      const response = await fetch(`${url}/_emulator${path}`)
+      return ((await response.json()) as { result: A }).result
+    })
+  yield* eventually("the emulator answers", Effect.promise(() => fetch(`${url}/_emulator/health`).then((r) => r.ok, () => false)))
+  return { url, token: defaultToken, counters: get<Counters>("/counters"), messages: () => get<Array<MessageLogEntry>>("/messages") }
+})
+
+/** Senders' environment and, in this process, an `Outbox` and a `Sender` on the same Redis prefix. */
+const sendingTo = <E extends { readonly url: string; readonly token: string }>(
+  emulator: E,
+  label: string,
+  extra: Record<string, string>
+) =>
   Effect.gen(function*() {
-    const emulator = Context.get(
-      yield* Layer.build(Emulator.layer({ limits: { globalPerSecond: 300, chatPerSecond: 1, groupPerMinute: 20 } })),
-      Emulator
-    )
     const prefix = yield* testPrefix(label)
     const databaseUrl = yield* testDatabase
     const env: Record<string, string> = {
@@ -57,6 +100,16 @@ const setup = (label: string, extra: Record<string, string> = {}) =>
     }
   })
 
+/** With the emulator in this process (its whole control API at hand). */
+const setup = (label: string, extra: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const emulator = Context.get(
+      yield* Layer.build(Emulator.layer({ limits: { globalPerSecond: 300, chatPerSecond: 1, groupPerMinute: 20 } })),
+      Emulator
+    )
+    return yield* sendingTo(emulator, label, extra)
+  })
+
 const text = (chatId: number, n: number) => `c${chatId}-m${n}`
 
 const messages = (lane: QueuedLane, chatIds: ReadonlyArray<number>, perChat: number): Array<OutboxMessage> =>
@@ -76,7 +129,7 @@ const range = (from: number, count: number) => Array.from({ length: count }, (_,
  * Waits until the emulator delivered `count` messages; returns the log. Polls a counter, slowly: the emulator
  * shares this process, and copying its whole log every few milliseconds would stall it and skew its clock.
  */
-const awaitAll = (emulator: Emulator["Service"], count: number, timeoutMs: number) =>
+const awaitAll = (emulator: EmulatorView, count: number, timeoutMs: number) =>
   Effect.gen(function*() {
     const deadline = Date.now() + timeoutMs
     while (((yield* emulator.counters).sentByMethod["sendMessage"] ?? 0) < count) {
@@ -89,8 +142,12 @@ const awaitAll = (emulator: Emulator["Service"], count: number, timeoutMs: numbe
 describe("sending within Telegram's limits", () => {
   it.live("3 sender processes deliver 6,000 messages to 3,000 chats: no 429, none lost or repeated, in order", () =>
     Effect.gen(function*() {
-      // The bulk lane may use the whole rate here: this measures the pipeline at the limit.
-      const { emulator, outbox, startSenders } = yield* setup("t-send-3p", { TG_BULK_SHARE: "1" })
+      // The bulk lane may use the whole rate here, paced at 90% of it: on this shared 2-core machine a
+      // descheduled process releases its sends late and bunched, and 95% left too little margin for that.
+      const { emulator, outbox, startSenders } = yield* sendingTo(yield* separateEmulator, "t-send-3p", {
+        TG_BULK_SHARE: "1",
+        TG_RATE_SAFETY: "0.9"
+      })
       const chats = range(5_000_000, 3000)
       yield* outbox.enqueueAll(messages("bulk", chats, 2))
       yield* startSenders(3)
@@ -126,8 +183,9 @@ describe("sending within Telegram's limits", () => {
       const calls = (yield* emulator.calls).filter((c) => c.method === "sendMessage")
       const flood = calls.find((c) => c.status === 429)
       assert.isDefined(flood)
-      // Requests already on the wire when the 429 was served may still arrive just after it.
-      const during = calls.filter((c) => c.receivedAt > flood!.receivedAt + 100 && c.receivedAt < flood!.receivedAt + 2000)
+      // Requests already past their last look at the pause when the 429 was served may still arrive just after
+      // it (later still if their process was descheduled in between); none may arrive later in the pause.
+      const during = calls.filter((c) => c.receivedAt > flood!.receivedAt + 250 && c.receivedAt < flood!.receivedAt + 2000)
       assert.strictEqual(during.length, 0, "nothing sent during the pause")
       assert.isTrue(calls.some((c) => c.receivedAt >= flood!.receivedAt + 2000), "sending resumed after it")
     }), 60_000)
