@@ -148,7 +148,8 @@ type Waiting = {
 
 export class SendLimits extends Context.Service<SendLimits, {
   /** Waits until this process may send one message to `chatId` on `lane` (null: no chat limit applies). */
-  readonly permit: (lane: Lane, chatId: number | null) => Effect.Effect<void>
+  /** Returns when its slot was due (ms, this process's clock): the caller can tell how late it is sending. */
+  readonly permit: (lane: Lane, chatId: number | null) => Effect.Effect<number>
   /**
    * Tells the limits a message to `chatId` has been sent: the chat's next one waits a full interval from now
    * (in this process and in Redis), so a message that left late cannot have the next one arrive too close.
@@ -308,9 +309,12 @@ export class SendLimits extends Context.Service<SendLimits, {
               return Deferred.await(granted)
             })
           ).pipe(
-            Effect.flatMap((delayMs) => delayMs > 0 ? Effect.sleep(Duration.millis(delayMs)) : Effect.void),
+            Effect.flatMap((delayMs) => {
+              const slotAt = Date.now() + delayMs
+              return Effect.as(delayMs > 0 ? Effect.sleep(Duration.millis(delayMs)) : Effect.void, slotAt)
+            }),
             // A permit granted just before a 429 reached this process waits the pause out too.
-            Effect.andThen(Effect.suspend(() => waitUntil(pausedUntil))),
+            Effect.tap(() => Effect.suspend(() => waitUntil(pausedUntil))),
             Effect.onInterrupt(() =>
               Effect.sync(() => {
                 waiting.cancelled = true

@@ -82,8 +82,15 @@ export class Sender extends Context.Service<Sender, {
         Effect.gen(function*() {
           const limited = isRateLimited(call.method)
           if (limited) {
-            yield* limits.permit(call.lane, chatIdOf(call.params))
+            // A permit whose slot passed long ago (this process was descheduled) is not used: sending late would
+            // put this message right behind others sent on time, and Telegram counts in sliding windows.
+            let slotAt = yield* limits.permit(call.lane, chatIdOf(call.params))
             yield* limits.holdIfPaused
+            // The chat's own slot is already taken: a new one is needed only from the lane and bot buckets.
+            for (let retaken = 0; Date.now() - slotAt > maxLatenessMs && retaken < 3; retaken++) {
+              slotAt = yield* limits.permit(call.lane, null)
+              yield* limits.holdIfPaused
+            }
           }
           // From the claim to the record, a send is not interrupted (a shutdown or a partition hand-over waits
           // for it): an interrupted HTTP request would leave its message in doubt.
@@ -151,6 +158,9 @@ if v then return v end
 redis.call('SET', KEYS[1], 'P', 'EX', ARGV[1])
 return false`
 }).withReturnType<string | null>()
+
+/** How late after its slot a permit may still be used. */
+const maxLatenessMs = 20
 
 /** How many 429s in a row one call waits out before failing (each one pauses the whole bot). */
 const maxFloodWaits = 10
