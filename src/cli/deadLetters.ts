@@ -1,7 +1,9 @@
 /**
- * `npm run dead-letters -- <list [count]|replay <entry-id>|drop <entry-id>>`: the updates whose handler kept
- * failing. `replay` appends the update to its partition again (bypassing the dedup marker, which still
- * remembers it) and removes it from the dead-letter stream; fix the cause first.
+ * `npm run dead-letters -- <list [count]|replay <entry-id>|drop <entry-id>> [--outbox]`: the updates whose
+ * handler kept failing. `replay` appends the update to its partition again (bypassing the dedup marker, which
+ * still remembers it) and removes it from the dead-letter stream; fix the cause first. With `--outbox`: the
+ * queued messages Telegram refused (400) or that kept failing (5xx); `replay` queues one again in its lane (its
+ * idempotency key was never recorded as sent, so it will be sent).
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
@@ -9,7 +11,10 @@ import * as Redis from "effect/persistence/Redis"
 import * as RedisLayer from "../../layers/Redis.ts"
 import { Keys } from "../../streams/Keys.ts"
 
-const [command = "list", argument] = process.argv.slice(2)
+const args = process.argv.slice(2)
+/** `--outbox`: the queued messages Telegram refused or that kept failing, instead of the updates. */
+const outbox = args.includes("--outbox")
+const [command = "list", argument] = args.filter((a) => a !== "--outbox")
 
 const fieldsOf = (flat: ReadonlyArray<string>) => {
   const out: Record<string, string> = {}
@@ -20,9 +25,39 @@ const fieldsOf = (flat: ReadonlyArray<string>) => {
 const program = Effect.gen(function*() {
   const redis = yield* Redis.Redis
   const keys = yield* Keys
+  const deadLetters = outbox ? keys.outboxDeadLetter : keys.deadLetter
   const find = (id: string) =>
-    Effect.map(redis.send<Array<[string, Array<string>]>>("XRANGE", keys.deadLetter, id, id), (e) =>
+    Effect.map(redis.send<Array<[string, Array<string>]>>("XRANGE", deadLetters, id, id), (e) =>
       e[0] === undefined ? undefined : fieldsOf(e[0][1]))
+  if (outbox) {
+    switch (command) {
+      case "list": {
+        const entries = yield* redis.send<Array<[string, Array<string>]>>(
+          "XREVRANGE", deadLetters, "+", "-", "COUNT", argument ?? "20"
+        )
+        for (const [id, flat] of entries) {
+          // The message's text and parameters stay out of the listing (they may name the player).
+          const { message = "{}", traceparent: _, ...rest } = fieldsOf(flat)
+          const method = (JSON.parse(message) as { method?: string }).method
+          process.stdout.write(JSON.stringify({ id, method, ...rest }) + "\n")
+        }
+        return
+      }
+      case "replay": {
+        const entry = argument === undefined ? undefined : yield* find(argument)
+        if (entry === undefined) return yield* Effect.fail(new Error(`no dead letter ${argument}`))
+        const lane = entry.lane === "bulk" ? "bulk" : "notify"
+        const partition = keys.partitionOf(Number(entry.chat))
+        const id = yield* redis.send<string>(
+          "XADD", keys.outbox(lane, partition), "*", "message", entry.message ?? "{}", "chat", entry.chat ?? "0",
+          "traceparent", entry.traceparent ?? ""
+        )
+        yield* redis.send("XDEL", deadLetters, argument!)
+        process.stdout.write(`replayed into the ${lane} lane, partition ${partition}, as ${id}\n`)
+        return
+      }
+    }
+  }
   switch (command) {
     case "list": {
       const entries = yield* redis.send<Array<[string, Array<string>]>>(
@@ -48,7 +83,7 @@ const program = Effect.gen(function*() {
       return
     }
     case "drop": {
-      const removed = yield* redis.send<number>("XDEL", keys.deadLetter, argument ?? "")
+      const removed = yield* redis.send<number>("XDEL", deadLetters, argument ?? "")
       process.stdout.write(`${removed} removed\n`)
       return
     }

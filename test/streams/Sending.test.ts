@@ -5,11 +5,13 @@
  *   chat's messages in order, never more than the limit in any second (the achieved rate is a benchmark's);
  * - a forced 429 with `retry_after: 2` stops every process for 2 s, and nothing is lost;
  * - a blocked recipient gets exactly one attempt and is marked unreachable, the others are delivered;
- * - a 400 is dead-lettered at once with Telegram's description, a 5xx after the configured attempts;
+ * - a 400 is dead-lettered at once with Telegram's description, a 5xx after the configured attempts, and the
+ *   operator's replay (`npm run dead-letters -- replay <id> --outbox`) sends it once the cause is gone;
  * - interactive replies stay under 1 s (p99) while a 20,000-message mailing runs.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
+import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Postgres from "../../layers/Postgres.ts"
@@ -256,6 +258,20 @@ describe("sending within Telegram's limits", () => {
       yield* emulator.configureFaults({ errorRate: 0 })
       yield* outbox.enqueueAll(messages("notify", [7_500_003], 1))
       yield* awaitAll(emulator, 2, 30_000)
+
+      // Once the cause is gone, the operator replays the failed message from the dead-letter stream.
+      const cli = (...args: Array<string>) =>
+        ChildProcess.execFileSync(process.execPath, ["src/cli/deadLetters.ts", ...args, "--outbox"], {
+          env: { ...process.env, REDIS_URL: redisUrl, REDIS_PREFIX: env["REDIS_PREFIX"]!, PARTITIONS: env["PARTITIONS"]! },
+          encoding: "utf8"
+        })
+      const listed = cli("list").trim().split("\n").map((line) => JSON.parse(line) as Record<string, string>)
+      const entry = listed.find((e) => e["chat"] === "7500002")
+      assert.isDefined(entry)
+      assert.strictEqual(entry!["method"], "sendMessage")
+      cli("replay", entry!["id"]!)
+      yield* emulator.awaitMessages(7_500_002, 1)
+      assert.strictEqual((yield* deadLetters()).length, 1, "only the 400 is left")
     }), 60_000)
 
   it.live("interactive replies keep p99 < 1 s from call to send while a 20,000-message mailing runs", () =>
