@@ -8,7 +8,8 @@
  * with `InDoubt`; the handler bridge treats it as sent.
  *
  * Messages wait for a permit of the shared `SendLimits` (by lane, then chat). A 429 pauses every process for
- * its `retry_after` and the call tries again first in line; other errors are the caller's to retry.
+ * its `retry_after` and the call tries again first in line; a group upgraded to a supergroup is written to at
+ * its new id (`migrate_to_chat_id`); other errors are the caller's to retry.
  */
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import * as Redis from "effect/persistence/Redis"
@@ -122,7 +123,15 @@ export class Sender extends Context.Service<Sender, {
         const previous = yield* redis.send<string | null>("GET", key)
         if (previous !== null) return yield* recorded(call, previous)
         // 429: every process pauses for `retry_after` and this message goes first again once the pause ends.
+        // A group that became a supergroup: Telegram names the new chat id; the message goes there instead.
         return yield* attempt(call, key).pipe(
+          Effect.catchIf(isMigrated, (error) => {
+            const chatId = error.reason._tag === "TelegramError" ? error.reason.migrateToChatId : undefined
+            return Effect.andThen(
+              Effect.logInfo("group upgraded to a supergroup; sending there", { method: call.method }),
+              attempt({ ...call, params: { ...call.params, chat_id: chatId } }, key)
+            )
+          }),
           Effect.tapError((error) =>
             isFloodWait(error)
               ? Effect.andThen(
@@ -164,6 +173,9 @@ const maxLatenessMs = 20
 
 /** How many 429s in a row one call waits out before failing (each one pauses the whole bot). */
 const maxFloodWaits = 10
+
+const isMigrated = (error: SendError | Redis.RedisError): error is SendError =>
+  error._tag === "SendError" && error.reason._tag === "TelegramError" && error.reason.migrateToChatId !== undefined
 
 const isFloodWait = (error: SendError | Redis.RedisError): error is SendError =>
   error._tag === "SendError" && error.reason._tag === "TelegramError" && error.reason.code === 429

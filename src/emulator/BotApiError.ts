@@ -54,6 +54,14 @@ export const conflictOtherPoller = () =>
 
 export const chatNotFound = () => badRequest("chat not found")
 
+/** A group that became a supergroup: Telegram names the new chat id, and the sender must retry there. */
+export const groupMigrated = (migrateToChatId: number) =>
+  new BotApiError({
+    code: 400,
+    description: "Bad Request: group chat was upgraded to a supergroup chat",
+    migrateToChatId
+  })
+
 export const botBlocked = () => make(403, "Forbidden: bot was blocked by the user")
 
 export const userDeactivated = () => make(403, "Forbidden: user is deactivated")

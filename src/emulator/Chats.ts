@@ -11,6 +11,7 @@ import {
   botBlocked,
   botKicked,
   chatNotFound,
+  groupMigrated,
   userDeactivated
 } from "./BotApiError.ts"
 import { Signal } from "./Signal.ts"
@@ -25,6 +26,8 @@ export interface ChatProfile {
   readonly title?: string
   readonly firstName?: string
   readonly state?: ChatState
+  /** A group upgraded to this supergroup: sending to the group answers 400 with `migrate_to_chat_id`. */
+  readonly migratedTo?: number
 }
 
 export class Chats extends Context.Service<Chats, {
@@ -84,6 +87,8 @@ export class Chats extends Context.Service<Chats, {
         return id === undefined ? chatNotFound() : chatOf(id)
       },
       accessError: (chat) => {
+        const migratedTo = profiles.get(chat.id)?.migratedTo
+        if (migratedTo !== undefined) return groupMigrated(migratedTo)
         switch (profiles.get(chat.id)?.state) {
           case "blocked":
             return chat.type === "private" ? botBlocked() : botKicked(chat.type)

@@ -41,7 +41,8 @@ const ChatProfile = Schema.Struct({
   username: Schema.optionalKey(Schema.String),
   title: Schema.optionalKey(Schema.String),
   firstName: Schema.optionalKey(Schema.String),
-  state: Schema.optionalKey(ChatState)
+  state: Schema.optionalKey(ChatState),
+  migratedTo: Schema.optionalKey(Schema.Int)
 })
 
 const ChatIds = Schema.Struct({ chatIds: Schema.Array(Schema.Int) })

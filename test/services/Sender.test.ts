@@ -1,6 +1,7 @@
 /**
  * The Sender's idempotency: a key already sent answers with the recorded result and sends nothing; a failed
- * call records nothing (it may be retried); a call whose earlier attempt died mid-flight is not sent again.
+ * call records nothing (it may be retried); a call whose earlier attempt died mid-flight is not sent again; a
+ * group upgraded to a supergroup is written to at its new id.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
@@ -64,5 +65,16 @@ describe("Sender", () => {
       const inDoubt = yield* Effect.flip(sender.call(message("u3:0", 903)))
       assert.strictEqual(inDoubt._tag === "SendError" ? inDoubt.reason._tag : inDoubt._tag, "InDoubt")
       assert.strictEqual((yield* emulator.messages(903)).length, 0)
+    }))
+
+  it.live("writes to the supergroup a group was upgraded to (migrate_to_chat_id)", () =>
+    Effect.gen(function*() {
+      const { emulator, sender } = yield* setup
+      yield* emulator.registerChat({ id: -1_004_001, type: "supergroup", title: "Club" })
+      yield* emulator.registerChat({ id: -4001, type: "group", title: "Club", migratedTo: -1_004_001 })
+      const result = yield* sender.call(message("u4:0", -4001))
+      assert.deepInclude(result as object, { chat: { id: -1_004_001, type: "supergroup", title: "Club" } })
+      assert.deepStrictEqual((yield* emulator.messages(-1_004_001)).map((m) => m.text), ["hello u4:0"])
+      assert.strictEqual((yield* emulator.messages(-4001)).length, 0)
     }))
 })
