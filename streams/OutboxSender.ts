@@ -159,7 +159,7 @@ export class OutboxSender extends Context.Service<OutboxSender, {
         )
 
       /** Sends, unless this process lets the entry's partition go first (then the next owner sends it). */
-      const process = (entry: Entry) =>
+      const handle = (entry: Entry) =>
         Effect.suspend(() => {
           const signal = letGoOf(entry.partition, entry.epoch)
           return Deferred.isDoneUnsafe(signal)
@@ -178,7 +178,7 @@ export class OutboxSender extends Context.Service<OutboxSender, {
         Queue.take(queue).pipe(
           Effect.timeoutOption(idle),
           Effect.flatMap(Option.match({
-            onSome: (entry) => Effect.as(process(entry), true),
+            onSome: (entry) => Effect.as(handle(entry), true),
             // Passivate only if nothing arrived meanwhile: dispatch and this check are both synchronous.
             onNone: () =>
               Effect.sync(() => {
