@@ -7,7 +7,7 @@
  * acknowledged only in the same Lua script that commits the chat's new state (see `ChatState`); a failing
  * handler is retried with backoff and then dead-lettered with its error, and the chat moves on.
  */
-import { Clock, Context, Deferred, Duration, Effect, FiberMap, Layer, Metric, Option, Queue, Schedule, Semaphore } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Env from "../src/config.ts"
 import * as Metrics from "../src/metrics.ts"
@@ -15,6 +15,7 @@ import { spanFromTraceparent } from "../layers/Telemetry.ts"
 import { ChatState, entryIdAtMost, type Session } from "../services/ChatState.ts"
 import { Sender } from "../services/Sender.ts"
 import { HandlerError, UpdateHandler } from "../services/UpdateHandler.ts"
+import { makeMailboxes, makePartitionTracker, makeSlots } from "./Actors.ts"
 import { Keys } from "./Keys.ts"
 
 /** One update read from a partition, with the fencing epoch under which it was read. */
@@ -51,23 +52,9 @@ export class ChatActors extends Context.Service<ChatActors, {
       const idle = Duration.millis(yield* Env.actorIdleMs)
       const maxDeliveries = maxAttempts + 5
 
-      const permits = yield* Semaphore.make(maxInFlight)
-      const fibers = yield* FiberMap.make<number>()
-      const queues = new Map<number, Queue.Queue<StreamEntry>>()
-      const inFlight = new Map<number, number>()
-      const drainWaiters = new Map<number, Array<Deferred.Deferred<void>>>()
-
-      const finished = (partition: number) =>
-        Effect.suspend(() => {
-          const left = (inFlight.get(partition) ?? 1) - 1
-          inFlight.set(partition, left)
-          const waiters = left === 0 ? drainWaiters.get(partition) : undefined
-          if (waiters !== undefined) drainWaiters.delete(partition)
-          return Effect.andThen(
-            permits.release(1),
-            Effect.forEach(waiters ?? [], (d) => Deferred.succeed(d, undefined), { discard: true })
-          )
-        })
+      const slots = yield* makeSlots(maxInFlight)
+      const partitions = makePartitionTracker()
+      const finished = (partition: number) => Effect.andThen(slots.unreserve(1), partitions.finished(partition))
 
       /** Infrastructure failures (Redis) are retried until they pass: the entry stays pending meanwhile. */
       const persistently = <A>(effect: Effect.Effect<A, Redis.RedisError>) =>
@@ -158,57 +145,21 @@ export class ChatActors extends Context.Service<ChatActors, {
           Effect.ensuring(finished(entry.partition))
         )
 
-      const actor = (chatId: number, queue: Queue.Queue<StreamEntry>): Effect.Effect<void> =>
-        Queue.take(queue).pipe(
-          Effect.timeoutOption(idle),
-          Effect.flatMap(Option.match({
-            onSome: (entry) => Effect.as(processEntry(entry), true),
-            // Passivate only if nothing arrived meanwhile: dispatch and this check are both synchronous.
-            onNone: () =>
-              Effect.sync(() => {
-                if (Queue.sizeUnsafe(queue) > 0) return true
-                queues.delete(chatId)
-                return false
-              })
-          })),
-          Effect.repeat({ while: (more) => more }),
-          Effect.asVoid,
-          Effect.ensuring(Metric.modify(Metrics.actorsActive, -1))
-        )
+      const mailboxes = yield* makeMailboxes<number, StreamEntry>({
+        idle,
+        handle: processEntry,
+        started: Metric.modify(Metrics.actorsActive, 1),
+        stopped: Metric.modify(Metrics.actorsActive, -1)
+      })
 
       // A chat lives in one partition and each partition has one reader, so dispatches for a chat never race.
       const dispatch = (entry: StreamEntry) =>
-        Effect.gen(function*() {
-          inFlight.set(entry.partition, (inFlight.get(entry.partition) ?? 0) + 1)
-          const existing = queues.get(entry.chatId)
-          if (existing !== undefined) {
-            Queue.offerUnsafe(existing, entry)
-            return
-          }
-          const queue = yield* Queue.unbounded<StreamEntry>()
-          queues.set(entry.chatId, queue)
-          Queue.offerUnsafe(queue, entry)
-          yield* Metric.modify(Metrics.actorsActive, 1)
-          yield* FiberMap.run(fibers, entry.chatId, actor(entry.chatId, queue))
-        })
-
-      const reserve = (max: number) =>
-        Effect.gen(function*() {
-          yield* permits.take(1)
-          let taken = 1
-          while (taken < max && (yield* permits.takeIfAvailable(1))) taken++
-          return taken
-        })
-
-      const drained = (partition: number) =>
         Effect.suspend(() => {
-          if ((inFlight.get(partition) ?? 0) === 0) return Effect.void
-          const waiter = Deferred.makeUnsafe<void>()
-          drainWaiters.set(partition, [...(drainWaiters.get(partition) ?? []), waiter])
-          return Deferred.await(waiter)
+          partitions.started(entry.partition)
+          return mailboxes.post(entry.chatId, entry)
         })
 
-      return { reserve, unreserve: (n) => Effect.asVoid(permits.release(n)), dispatch, drained }
+      return { reserve: slots.reserve, unreserve: slots.unreserve, dispatch, drained: partitions.drained }
     })
   )
 }

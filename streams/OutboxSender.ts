@@ -12,7 +12,7 @@
  * whose `Sender` answers from the idempotency record instead of sending again. A partition handed over lets
  * its waiting messages go at once (the next owner claims them), so a mailing does not stall while senders join.
  */
-import { Clock, Context, Deferred, Duration, Effect, FiberMap, Layer, Metric, Option, Queue, Schedule, Semaphore } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Env from "../src/config.ts"
 import * as Backoff from "../src/domain/Backoff.ts"
@@ -20,6 +20,7 @@ import * as Metrics from "../src/metrics.ts"
 import { spanFromTraceparent } from "../layers/Telemetry.ts"
 import { Chats } from "../services/Chats.ts"
 import { type SendError, Sender } from "../services/Sender.ts"
+import { makeMailboxes, makePartitionTracker, makeSlots } from "./Actors.ts"
 import { Keys } from "./Keys.ts"
 import { decodeQueuedCall, type QueuedLane } from "./Outbox.ts"
 import { makeOwnership, type Ownership } from "./Ownership.ts"
@@ -54,9 +55,8 @@ export class OutboxSender extends Context.Service<OutboxSender, {
       const retryBase = Duration.millis(yield* Env.sendRetryBaseMs)
       const idle = Duration.millis(yield* Env.actorIdleMs)
 
-      const permits = { notify: yield* Semaphore.make(maxInFlight), bulk: yield* Semaphore.make(maxInFlight) }
-      const fibers = yield* FiberMap.make<string>()
-      const queues = new Map<string, Queue.Queue<Entry>>()
+      const slots = { notify: yield* makeSlots(maxInFlight), bulk: yield* makeSlots(maxInFlight) }
+      const partitions = makePartitionTracker()
       /** `partition:epoch` -> completed when that ownership lets go; its waiting messages are then dropped. */
       const letGo = new Map<string, Deferred.Deferred<void>>()
       const currentEpoch = new Map<number, number>()
@@ -66,8 +66,6 @@ export class OutboxSender extends Context.Service<OutboxSender, {
         if (signal === undefined) letGo.set(key, signal = Deferred.makeUnsafe<void>())
         return signal
       }
-      const inFlight = new Map<number, number>()
-      const drainWaiters = new Map<number, Array<Deferred.Deferred<void>>>()
 
       /** Redis failures are retried until they pass: the entry stays pending meanwhile. */
       const persistently = <A, E>(effect: Effect.Effect<A, E>) =>
@@ -78,16 +76,7 @@ export class OutboxSender extends Context.Service<OutboxSender, {
         )
 
       const finished = (entry: Entry) =>
-        Effect.suspend(() => {
-          const left = (inFlight.get(entry.partition) ?? 1) - 1
-          inFlight.set(entry.partition, left)
-          const waiters = left === 0 ? drainWaiters.get(entry.partition) : undefined
-          if (waiters !== undefined) drainWaiters.delete(entry.partition)
-          return Effect.andThen(
-            permits[entry.lane].release(1),
-            Effect.forEach(waiters ?? [], (d) => Deferred.succeed(d, undefined), { discard: true })
-          )
-        })
+        Effect.andThen(slots[entry.lane].unreserve(1), partitions.finished(entry.partition))
 
       const deadLetter = (entry: Entry, error: string, attempts: number) =>
         Effect.gen(function*() {
@@ -174,53 +163,13 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           Effect.ensuring(finished(entry))
         )
 
-      const actor = (key: string, queue: Queue.Queue<Entry>): Effect.Effect<void> =>
-        Queue.take(queue).pipe(
-          Effect.timeoutOption(idle),
-          Effect.flatMap(Option.match({
-            onSome: (entry) => Effect.as(handle(entry), true),
-            // Passivate only if nothing arrived meanwhile: dispatch and this check are both synchronous.
-            onNone: () =>
-              Effect.sync(() => {
-                if (Queue.sizeUnsafe(queue) > 0) return true
-                queues.delete(key)
-                return false
-              })
-          })),
-          Effect.repeat({ while: (more) => more }),
-          Effect.asVoid
-        )
+      const mailboxes = yield* makeMailboxes<string, Entry>({ idle, handle })
 
       // A chat lives in one partition with one reader per lane, so dispatches for a lane and chat never race.
       const dispatch = (entry: Entry) =>
-        Effect.gen(function*() {
-          inFlight.set(entry.partition, (inFlight.get(entry.partition) ?? 0) + 1)
-          const key = `${entry.lane}:${entry.chatId}`
-          const existing = queues.get(key)
-          if (existing !== undefined) {
-            Queue.offerUnsafe(existing, entry)
-            return
-          }
-          const queue = yield* Queue.unbounded<Entry>()
-          queues.set(key, queue)
-          Queue.offerUnsafe(queue, entry)
-          yield* FiberMap.run(fibers, key, actor(key, queue))
-        })
-
-      const reserve = (lane: QueuedLane) => (max: number) =>
-        Effect.gen(function*() {
-          yield* permits[lane].take(1)
-          let taken = 1
-          while (taken < max && (yield* permits[lane].takeIfAvailable(1))) taken++
-          return taken
-        })
-
-      const drained = (partition: number) =>
         Effect.suspend(() => {
-          if ((inFlight.get(partition) ?? 0) === 0) return Effect.void
-          const waiter = Deferred.makeUnsafe<void>()
-          drainWaiters.set(partition, [...(drainWaiters.get(partition) ?? []), waiter])
-          return Deferred.await(waiter)
+          partitions.started(entry.partition)
+          return mailboxes.post(`${entry.lane}:${entry.chatId}`, entry)
         })
 
       /**
@@ -233,7 +182,7 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           const epoch = currentEpoch.get(partition)
           if (epoch === undefined) return
           yield* Deferred.succeed(letGoOf(partition, epoch), undefined)
-          yield* drained(partition)
+          yield* partitions.drained(partition)
           letGo.delete(`${partition}:${epoch}`)
         })
 
@@ -242,8 +191,8 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           stream: keys.outbox(lane, own.partition),
           group: keys.outboxGroup,
           own,
-          reserve: reserve(lane),
-          unreserve: (n) => Effect.asVoid(permits[lane].release(n)),
+          reserve: slots[lane].reserve,
+          unreserve: slots[lane].unreserve,
           dispatch,
           toEntry: (id, fields) => ({
             lane,

@@ -12,10 +12,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
 import * as ChildProcess from "node:child_process"
-import * as Net from "node:net"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Postgres from "../../layers/Postgres.ts"
 import * as RedisLayer from "../../layers/Redis.ts"
+import { freePort } from "../../bench/lib/proc.ts"
 import { BotApi } from "../../services/BotApi.ts"
 import { Sender } from "../../services/Sender.ts"
 import { SendLimits } from "../../services/SendLimits.ts"
@@ -35,23 +35,12 @@ type EmulatorView = {
   readonly messages: () => Effect.Effect<ReadonlyArray<MessageLogEntry>>
 }
 
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
-
 /**
  * The emulator in a process of its own: a collection pause in this test process would otherwise stamp requests
  * that arrived apart with one late time and make its sliding window see a burst the senders never sent.
  */
 const separateEmulator = Effect.gen(function*() {
-  const port = yield* freePort
+  const port = yield* Effect.promise(freePort)
   yield* spawnNode("src/emulator/main.ts", {
     EMULATOR_PORT: String(port),
     EMULATOR_GLOBAL_RATE: "300",
