@@ -2,8 +2,10 @@
  * A mailing against the Bot API emulator enforcing Telegram-like limits ten times higher than Telegram's
  * (300 messages/s per bot, 1/s per chat), two ways, in the same run:
  *
- * - **gateway**: the messages queued in the outbox's bulk lane, drained by 3 sender processes (`ROLES=sender`;
- *   `BENCH_SENDERS` changes the number) with the default lane shares (bulk at most 80% of 95% of the limit);
+ * - **gateway**: 3 sender processes (`ROLES=sender`) running and sharing the outbox partitions, as in production;
+ *   then the mailing is queued in the outbox's bulk lane and they drain it (`ROLES=sender`;
+ *   `BENCH_SENDERS` changes the number) with the default lane shares (bulk at most 97% of 95% of the limit; `TG_BULK_SHARE` and
+ *   `TG_RATE_SAFETY` from the environment change them);
  *   meanwhile this process sends interactive replies through the `Sender`.
  * - **naive**: what a bot author would write today: grammY's `Api` with `@grammyjs/auto-retry`, every message
  *   sent at once with `Promise.all`, and the interactive replies through the same `Api`.
@@ -13,6 +15,7 @@
  */
 import { autoRetry } from "@grammyjs/auto-retry"
 import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
+import * as Redis from "effect/persistence/Redis"
 import { Api } from "grammy"
 import * as Crypto from "node:crypto"
 import * as RedisLayer from "../layers/Redis.ts"
@@ -27,6 +30,9 @@ import { deleteKeys } from "./lib/updates.ts"
 
 const limit = 300
 const senderProcesses = Number(process.env.BENCH_SENDERS ?? 3)
+// The configured shares (the defaults unless the environment sets them), for the senders and this process alike.
+const bulkShare = Number(process.env.TG_BULK_SHARE ?? 0.97)
+const safety = Number(process.env.TG_RATE_SAFETY ?? 0.95)
 
 type Counters = { readonly tooManyRequests: number; readonly maxPerSecond: number }
 type Logged = { readonly chatId: number; readonly text?: string; readonly receivedAt: number }
@@ -84,6 +90,27 @@ const measure = async (emulator: ReturnType<typeof control>, total: number) => {
   }
 }
 
+/** Waits until every outbox partition is leased and `count` sender processes hold them, the same for 1 s. */
+const awaitSendersSettled = (count: number) =>
+  Effect.gen(function*() {
+    const redis = yield* Redis.Redis
+    const keys = yield* Keys
+    const holders = Effect.forEach(Array.from({ length: keys.partitions }, (_, p) => p), (p) =>
+      redis.send<string | null>("GET", keys.outboxLease(p)))
+    const settled = (leases: ReadonlyArray<string | null>) =>
+      leases.every((l) => l !== null) && new Set(leases.map((l) => l!.split("|")[0])).size === count
+    const deadline = Date.now() + 60_000
+    let last = ""
+    while (Date.now() < deadline) {
+      const leases = yield* holders
+      const now = leases.map((l) => l?.split("|")[0]).join(",")
+      if (settled(leases) && now === last) return
+      last = now
+      yield* Effect.sleep("1 second")
+    }
+    return yield* Effect.die(new Error(`the ${count} senders did not share the outbox partitions within 60 s`))
+  })
+
 /** Waits until `count` mailing messages were delivered, besides the `replies()` sent meanwhile. */
 const awaitDelivered = async (
   emulator: ReturnType<typeof control>,
@@ -120,7 +147,10 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
     TELEGRAM_API_ROOT: url,
     TG_GLOBAL_RATE: String(limit),
     TG_CHAT_RATE: "1",
-    LOG_LEVEL: "warn"
+    LOG_LEVEL: "warn",
+    // The senders and this process (which sends the interactive replies) must pace alike.
+    TG_BULK_SHARE: String(bulkShare),
+    TG_RATE_SAFETY: String(safety)
   }
   const runtime = ManagedRuntime.make(
     Layer.mergeAll(Outbox.layer, Sender.layer).pipe(
@@ -135,7 +165,12 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
   })
   const senders: Array<Proc> = []
   try {
-    // The gateway: queue everything, start the senders, reply interactively while they work.
+    // The gateway: the senders run, as they do in production, and share the outbox partitions; then the mailing
+    // is queued, and interactive replies are sent while they work.
+    for (let i = 0; i < senderProcesses; i++) {
+      senders.push(await startNode("src/main.ts", { ...env, ROLES: "sender" }, `${url}/_emulator/health`))
+    }
+    await runtime.runPromise(awaitSendersSettled(senderProcesses))
     await runtime.runPromise(Effect.flatMap(Outbox, (outbox) =>
       outbox.enqueueAll(messages.map((m) => ({
         lane: "bulk" as const,
@@ -144,9 +179,6 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
         params: { chat_id: m.chatId, text: m.text },
         idempotencyKey: `bench:${m.text}`
       })))))
-    for (let i = 0; i < senderProcesses; i++) {
-      senders.push(await startNode("src/main.ts", { ...env, ROLES: "sender" }, `${url}/_emulator/health`))
-    }
     let done = false
     const replies = interactiveLoad(() => !done, (chatId) =>
       runtime.runPromise(Effect.flatMap(Sender, (sender) =>
@@ -193,7 +225,7 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
         limit,
         sender_processes: senderProcesses,
         // The bulk lane's own ceiling with the default TG_BULK_SHARE and TG_RATE_SAFETY.
-        bulk_ceiling: round(limit * 0.95 * 0.8, 1),
+        bulk_ceiling: round(limit * safety * bulkShare, 1),
         messages: total,
         chats,
         rate: round(gateway.rate, 1),

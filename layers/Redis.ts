@@ -5,7 +5,7 @@
  * 503 instead of hanging; it reconnects on its own. `reserve` hands out dedicated connections for blocking reads
  * (`XREADGROUP BLOCK`); they never reconnect, a broken one leaves the pool.
  */
-import { Effect, Layer, Redacted } from "effect"
+import { type Config, Context, Effect, Layer, Redacted } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { Redis as IORedis, type RedisOptions } from "ioredis"
 import * as Env from "../src/config.ts"
@@ -28,8 +28,19 @@ const sendWith = (client: IORedis) => <A = unknown>(command: string, ...args: Re
 
 const connect = (client: IORedis) => Effect.tryPromise({ try: () => client.connect(), catch: toError })
 
+/**
+ * The shared ioredis client behind `Redis`, for the one path that cannot afford a fiber per command: the webhook
+ * (see `UpdateIngest.appendNow`). Everything else goes through `Redis`.
+ */
+export class RedisClient extends Context.Service<RedisClient, IORedis>()("tg-gateway/layers/Redis/RedisClient") {}
+
 /** Builds the service from a URL; the client closes with the layer's scope. */
 export const make = Effect.fnUntraced(function*(url: string, pool?: Redis.PoolOptions) {
+  const { redis } = yield* build(url, pool)
+  return redis
+})
+
+const build = Effect.fnUntraced(function*(url: string, pool?: Redis.PoolOptions) {
   const client = yield* Effect.acquireRelease(
     Effect.sync(() => new IORedis(url, baseOptions)),
     (client) => Effect.sync(() => client.disconnect())
@@ -41,7 +52,7 @@ export const make = Effect.fnUntraced(function*(url: string, pool?: Redis.PoolOp
       new Redis.RedisError({ cause: new Error(`Redis does not answer at ${redactUrl(url)}: ${String(error.cause)}`) })
     )
   )
-  return yield* Redis.make({
+  const redis = yield* Redis.make({
     send: sendWith(client),
     connect: Effect.gen(function*() {
       const connection = client.duplicate({ ...baseOptions, enableAutoPipelining: false, retryStrategy: () => null })
@@ -62,18 +73,22 @@ export const make = Effect.fnUntraced(function*(url: string, pool?: Redis.PoolOp
     }),
     pool: { maxConnections: 1100, ...pool }
   })
+  return { redis, client }
 })
 
-/** `Redis` for `REDIS_URL`. */
-export const layer = Layer.effect(Redis.Redis)(
-  Effect.gen(function*() {
-    const url = yield* Env.redisUrl
-    return yield* make(Redacted.value(url))
-  })
-)
+const layerFrom = (url: Effect.Effect<string, Config.ConfigError>) =>
+  Layer.effectContext(Effect.gen(function*() {
+    const { redis, client } = yield* build(yield* url)
+    return Context.make(Redis.Redis, redis).pipe(Context.add(RedisClient, client))
+  }))
 
-/** `Redis` for an explicit URL (tests, tools). */
-export const layerUrl = (url: string) => Layer.effect(Redis.Redis)(make(url))
+/** `Redis` (and its `RedisClient`) for `REDIS_URL`. */
+export const layer = layerFrom(Effect.gen(function*() {
+  return Redacted.value(yield* Env.redisUrl)
+}))
+
+/** `Redis` (and its `RedisClient`) for an explicit URL (tests, tools). */
+export const layerUrl = (url: string) => layerFrom(Effect.succeed(url))
 
 /** The URL without its password, for messages. */
 export const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")

@@ -39,20 +39,21 @@ export const infrastructure = Layer.mergeAll(BotApi.layer, SendLimits.layer).pip
   Layer.provideMerge(Layer.mergeAll(RedisLayer.layer, Postgres.layer))
 )
 
-const server = Layer.unwrap(Effect.gen(function*() {
+/**
+ * The HTTP role: health, metrics and, in webhook mode, the webhook (served in front of the Effect app, see
+ * `Webhook.ts`); in polling mode the `getUpdates` poller instead.
+ */
+export const http = Layer.unwrap(Effect.gen(function*() {
   const port = yield* Env.port
   const host = yield* Env.host
-  return NodeHttpServer.layer(() => Http.createServer({ keepAliveTimeout: 65_000 }), { port, host })
-}))
-
-/** The HTTP role: webhook (or poller), health, metrics. */
-export const http = Layer.unwrap(Effect.gen(function*() {
   const mode = yield* Env.updatesMode
-  const routes = mode === "webhook" ? Layer.mergeAll(Health.layer, Webhook.layer) : Health.layer
-  const app = HttpRouter.serve(routes, { disableLogger: true }).pipe(
-    Layer.provide(Webhook.serverSettings),
-    Layer.provideMerge(server)
+  const options = { keepAliveTimeout: 65_000 }
+  const webhook = mode === "webhook" ? yield* Webhook.listener : undefined
+  const server = NodeHttpServer.layer(
+    () => webhook === undefined ? Http.createServer(options) : new Webhook.WebhookServer(webhook, options),
+    { port, host }
   )
+  const app = HttpRouter.serve(Health.layer, { disableLogger: true }).pipe(Layer.provideMerge(server))
   return mode === "webhook" ? app : Layer.merge(app, UpdatePoller.layer)
 })).pipe(Layer.provide(UpdateIngest.layer))
 

@@ -26,6 +26,17 @@ export const traceparentOf: Effect.Effect<string> = Effect.map(
 // Trace ids need uniqueness, not secrecy: the same generator as Effect's own spans.
 const freshTraceparent = (): string => `00-${Hex.random(32)}-${Hex.random(16)}-01`
 
+/**
+ * The `traceparent` to store when no span is recorded: the caller's trace (and sampling flag) with a fresh span
+ * id when it sent a valid `traceparent`, otherwise a fresh trace.
+ */
+export const traceparentContinuing = (incoming: string | undefined): string => {
+  const caller = spanFromTraceparent(incoming)
+  return caller._tag === "Some"
+    ? `00-${caller.value.traceId}-${Hex.random(16)}-${caller.value.sampled ? "01" : "00"}`
+    : freshTraceparent()
+}
+
 /** The span a stored `traceparent` names, to continue its trace on the other side of a stream. */
 export const spanFromTraceparent = (traceparent: string | undefined): Option.Option<Tracer.ExternalSpan> =>
   traceparent ? HttpTraceContext.w3c(Headers.fromRecordUnsafe({ traceparent })) : Option.none()

@@ -12,10 +12,11 @@
  * notion of a lane that must leave room for another. Its token-bucket model is what the script follows.
  *
  * In each process a `Dispenser` fiber hands out permits: waiting sends queue locally by lane (interactive
- * before notify before bulk), and only the dispenser asks Redis, once per permit or per refusal. Hundreds of
- * waiting chats therefore cost one Redis call per sent message, not one per chat per retry.
+ * before notify before bulk), and only the dispenser asks Redis, for up to 32 waiting sends per call, highest
+ * lane first. Hundreds of waiting chats therefore cost at most one Redis call per sent message, not one per
+ * chat per retry, and a fast bot is not held to one permit per Redis round trip.
  */
-import { Context, Deferred, Duration, Effect, Layer } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Env from "../src/config.ts"
 import { Keys } from "../streams/Keys.ts"
@@ -28,51 +29,70 @@ export const isRateLimited = (method: string): boolean =>
   /^(send(?!ChatAction$)|edit|copyMessage|forwardMessage)/.test(method)
 
 /**
- * KEYS: pause, global, lane (may be the global key again when the lane has no ceiling), chat.
- * ARGV: global interval ms, global tolerance ms, lane interval ms (0: none), chat interval ms, horizon ms.
- * Returns `{reason, ms}`: "ok" with the delay until the reserved slot (the lane and global buckets may be
- * reserved up to `horizon` ahead, so a sender that wakes late does not lose its turn), or what is in the way
- * ("pause", "chat", "lane", "global") and how long until it clears.
+ * Takes slots for several waiting sends at once, in the order given (the dispenser lists them by lane priority).
+ * KEYS: pause, global, then per send its lane (the global key again when the lane has no ceiling) and its chat.
+ * ARGV: global interval ms, global tolerance ms, then per send its lane interval ms (0: none), chat interval ms
+ * (0: none) and horizon ms.
+ * Returns `{reason, ms}` per send: "ok" with the delay until its reserved slot (the lane and global buckets may
+ * be reserved up to the send's `horizon` ahead), or what is in the way ("pause", "chat", "lane", "global") and
+ * how long until it clears. Once the global bucket refuses a send, later sends with the same or a shorter
+ * horizon are refused too: a lower lane never takes what a higher one could not.
  */
 const acquireScript = Redis.script(
-  (
-    pause: string,
-    global: string,
-    lane: string,
-    chat: string,
-    gi: number,
-    gt: number,
-    li: number,
-    ci: number,
-    horizon: number
-  ) => [pause, global, lane, chat, gi, gt, li, ci, horizon],
+  (keys: ReadonlyArray<string>, args: ReadonlyArray<number>) => [...keys, ...args],
   {
-    numberOfKeys: 4,
+    numberOfKeys: (keys: ReadonlyArray<string>) => keys.length,
     lua: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local n = (#KEYS - 2) / 2
+local out = {}
 local paused = redis.call('PTTL', KEYS[1])
-if paused > 0 then return {'pause', paused} end
-local gi, gt, li, ci, horizon = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if paused > 0 then
+  for i = 1, n do out[#out + 1] = 'pause'; out[#out + 1] = paused end
+  return out
+end
+local gi, gt = tonumber(ARGV[1]), tonumber(ARGV[2])
 local function tat(key)
   local v = tonumber(redis.call('GET', key) or '0')
   if v < now then return now end
   return v
 end
-local chat = ci > 0 and tat(KEYS[4]) or now
-if chat > now then return {'chat', math.ceil(chat - now)} end
-local lane = li > 0 and tat(KEYS[3]) or now
-if lane - now > horizon then return {'lane', math.ceil(lane - now - horizon)} end
-local global = tat(KEYS[2])
-local slot = math.max(global - gt, lane, now)
-if slot - now > horizon then return {'global', math.ceil(slot - now - horizon)} end
 local function put(key, value) redis.call('SET', key, string.format('%.3f', value), 'PX', math.ceil(value - now) + 1000) end
-put(KEYS[2], math.max(global, slot) + gi)
-if li > 0 then put(KEYS[3], slot + li) end
-if ci > 0 then put(KEYS[4], slot + ci) end
-return {'ok', math.floor(slot - now)}`
+local stoppedAt, stopped = nil, nil
+for i = 1, n do
+  local laneKey, chatKey = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local li, ci, horizon = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
+  local reason, ms = 'ok', 0
+  if stoppedAt and horizon <= stoppedAt then
+    reason, ms = 'global', stopped
+  else
+    local chat = ci > 0 and tat(chatKey) or now
+    local lane = li > 0 and tat(laneKey) or now
+    if chat > now then
+      reason, ms = 'chat', math.ceil(chat - now)
+    elseif lane - now > horizon then
+      reason, ms = 'lane', math.ceil(lane - now - horizon)
+    else
+      local global = tat(KEYS[2])
+      local slot = math.max(global - gt, lane, now)
+      if slot - now > horizon then
+        stoppedAt, stopped = horizon, math.ceil(slot - now - horizon)
+        reason, ms = 'global', stopped
+      else
+        put(KEYS[2], math.max(global, slot) + gi)
+        if li > 0 then put(laneKey, slot + li) end
+        if ci > 0 then put(chatKey, slot + ci) end
+        ms = math.floor(slot - now)
+      end
+    end
+  end
+  out[#out + 1] = reason
+  out[#out + 1] = ms
+end
+return out`
   }
-).withReturnType<[reason: string, ms: number]>()
+).withReturnType<ReadonlyArray<string | number>>()
 
 /** KEYS: chat. ARGV: chat interval ms. After a send: the chat's next slot is a full interval from now, at least. */
 const sentScript = Redis.script((chat: string, ci: number) => [chat, ci], {
@@ -135,8 +155,16 @@ export const pacing = (limits: {
   }
 }
 
-/** How far ahead a process may reserve its next slots of the lane and global buckets. */
-const reserveAheadMs = 5
+/**
+ * How far ahead a send may reserve its slot of the lane and global buckets, by lane. A bulk send only takes the
+ * next slot; a reply or a notification may book one further out, past the slots a running mailing keeps
+ * taking, so it goes out within a few slots of asking instead of racing every bulk sender for each one: bulk
+ * never takes the last tokens.
+ */
+const reserveAheadMs: Readonly<Record<Lane, number>> = { interactive: 100, notify: 30, bulk: 5 }
+
+/** At most this many waiting sends are asked for in one script call. */
+const maxBatch = 32
 
 type Waiting = {
   readonly lane: Lane
@@ -182,24 +210,27 @@ export class SendLimits extends Context.Service<SendLimits, {
       const pauseFor = redis.eval(pauseScript)
       const markSent = redis.eval(sentScript)
 
-      const tryAcquire = (lane: Lane, chatId: number | null) => {
-        const chatInterval = chatId === null ? 0 : chatId < 0 ? paced.groupIntervalMs : paced.chatIntervalMs
-        const laneInterval = paced.laneIntervalMs[lane]
-        return Effect.map(
-          acquire(
-            keys.limits("pause"),
-            keys.limits("global"),
-            keys.limits(laneInterval > 0 ? `lane:${lane}` : "global"),
-            keys.limits(`chat:${chatId ?? 0}`),
-            paced.globalIntervalMs,
-            paced.globalToleranceMs,
+      /** Slots for `sends`, in order, in one script call. */
+      const acquireAll = (sends: ReadonlyArray<{ readonly lane: Lane; readonly chatId: number | null }>) => {
+        const keyList = [keys.limits("pause"), keys.limits("global")]
+        const args = [paced.globalIntervalMs, paced.globalToleranceMs]
+        for (const { chatId, lane } of sends) {
+          const laneInterval = paced.laneIntervalMs[lane]
+          keyList.push(keys.limits(laneInterval > 0 ? `lane:${lane}` : "global"), keys.limits(`chat:${chatId ?? 0}`))
+          args.push(
             laneInterval,
-            chatInterval,
-            reserveAheadMs
-          ),
-          ([reason, waitMs]): Acquired => ({ reason: reason as Acquired["reason"], waitMs: Number(waitMs) })
-        )
+            chatId === null ? 0 : chatId < 0 ? paced.groupIntervalMs : paced.chatIntervalMs,
+            reserveAheadMs[lane]
+          )
+        }
+        return Effect.map(acquire(keyList, args), (flat) =>
+          sends.map((_, i): Acquired => ({
+            reason: flat[2 * i] as Acquired["reason"],
+            waitMs: Number(flat[2 * i + 1])
+          })))
       }
+      const tryAcquire = (lane: Lane, chatId: number | null) =>
+        Effect.map(acquireAll([{ lane, chatId }]), (results) => results[0]!)
 
       // The dispenser: local queues by lane, served in priority order.
       const queues: Record<Lane, Array<Waiting>> = { interactive: [], notify: [], bulk: [] }
@@ -220,54 +251,82 @@ export class SendLimits extends Context.Service<SendLimits, {
       const sleepOrWake = (ms: number) =>
         Effect.raceFirst(Effect.sleep(Duration.millis(Math.max(1, ms))), Deferred.await(wake))
 
+      /** The waiting sends asked for in one go: the heads of the open lanes, highest lane first. */
+      const batch = (now: number): Array<Waiting> => {
+        const picked: Array<Waiting> = []
+        for (const lane of lanes) {
+          if (blockedUntil[lane] > now) continue
+          for (const waiting of queues[lane]) {
+            if (picked.length === maxBatch) return picked
+            picked.push(waiting)
+          }
+        }
+        return picked
+      }
+
       const step = Effect.gen(function*() {
         const now = Date.now()
-        const lane = nextLane(now)
-        if (lane === "idle" || lane === "blocked") {
+        const state = nextLane(now)
+        if (state === "idle" || state === "blocked") {
           const until = Math.min(...lanes.filter((l) => queues[l].length > 0).map((l) => blockedUntil[l]))
-          yield* lane === "idle" ? Deferred.await(wake) : sleepOrWake(until - now)
+          yield* state === "idle" ? Deferred.await(wake) : sleepOrWake(until - now)
           wake = Deferred.makeUnsafe<void>()
           return
         }
-        const head = queues[lane][0]!
-        const result = yield* tryAcquire(lane, head.chatId).pipe(
+        const asked = batch(now)
+        const results = yield* acquireAll(asked).pipe(
           Effect.catch((error) =>
             Effect.as(
               Effect.logWarning("send limits: Redis unavailable, retrying", { error: String(error.cause) }),
-              { reason: "global", waitMs: 250 } satisfies Acquired
+              asked.map((): Acquired => ({ reason: "global", waitMs: 250 }))
             )
           )
         )
-        // The head may have given up (interrupted) while Redis answered: take it out by identity, not position.
-        const remove = () => {
-          const at = queues[lane].indexOf(head)
-          if (at >= 0) queues[lane].splice(at, 1)
-        }
-        switch (result.reason) {
-          case "ok": {
-            remove()
-            yield* Deferred.succeed(head.granted, result.waitMs)
-            return
+        for (let i = 0; i < asked.length; i++) {
+          const waiting = asked[i]!
+          const result = results[i]!
+          const lane = waiting.lane
+          // A send may have given up (interrupted) while Redis answered: take it out by identity, not position.
+          const remove = () => {
+            const at = queues[lane].indexOf(waiting)
+            if (at >= 0) queues[lane].splice(at, 1)
           }
-          case "chat": {
-            // This chat must wait; the others behind it need not. It rejoins the front of its lane when due.
-            remove()
-            if (head.cancelled) return
-            yield* Effect.forkDetach(Effect.andThen(Effect.sleep(Duration.millis(result.waitMs)), Effect.sync(() => {
-              if (head.cancelled) return
-              queues[lane].unshift(head)
-              signal()
-            })))
-            return
-          }
-          case "lane": {
-            blockedUntil[lane] = now + result.waitMs
-            return
-          }
-          case "global":
-          case "pause": {
-            for (const l of lanes) blockedUntil[l] = now + result.waitMs
-            return
+          switch (result.reason) {
+            case "ok": {
+              remove()
+              Deferred.doneUnsafe(waiting.granted, Exit.succeed(result.waitMs))
+              break
+            }
+            case "chat": {
+              // This chat must wait; the others behind it need not. It rejoins the front of its lane when due.
+              remove()
+              if (waiting.cancelled) break
+              yield* Effect.forkDetach(
+                Effect.andThen(Effect.sleep(Duration.millis(result.waitMs)), Effect.sync(() => {
+                  if (waiting.cancelled) return
+                  queues[lane].unshift(waiting)
+                  signal()
+                }))
+              )
+              break
+            }
+            case "lane": {
+              blockedUntil[lane] = Math.max(blockedUntil[lane], now + result.waitMs)
+              break
+            }
+            case "global": {
+              // Full for this lane's horizon: also for the lanes below it, not for those that may book further.
+              for (const l of lanes) {
+                if (reserveAheadMs[l] <= reserveAheadMs[lane]) {
+                  blockedUntil[l] = Math.max(blockedUntil[l], now + result.waitMs)
+                }
+              }
+              break
+            }
+            case "pause": {
+              for (const l of lanes) blockedUntil[l] = Math.max(blockedUntil[l], now + result.waitMs)
+              break
+            }
           }
         }
       })

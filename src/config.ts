@@ -71,8 +71,8 @@ const numberIn = (name: string, fallback: number, minimum: number, maximum: numb
 export const globalRate = numberIn("TG_GLOBAL_RATE", 30, 0.01, 100_000)
 export const chatRate = numberIn("TG_CHAT_RATE", 1, 0.001, 1000)
 export const groupRatePerMinute = numberIn("TG_GROUP_RATE_PER_MIN", 20, 0.01, 60_000)
-export const notifyShare = numberIn("TG_NOTIFY_SHARE", 0.9, 0.01, 1)
-export const bulkShare = numberIn("TG_BULK_SHARE", 0.8, 0.01, 1)
+export const notifyShare = numberIn("TG_NOTIFY_SHARE", 1, 0.01, 1)
+export const bulkShare = numberIn("TG_BULK_SHARE", 0.97, 0.01, 1)
 export const rateSafety = numberIn("TG_RATE_SAFETY", 0.95, 0.5, 1)
 export const sendMaxAttempts = intIn("SEND_MAX_ATTEMPTS", 5, 1, 100)
 export const sendRetryBaseMs = intIn("SEND_RETRY_BASE_MS", 500, 1, 600_000)
@@ -107,8 +107,8 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "TG_GLOBAL_RATE", fallback: "30", meaning: "messages per second per bot, all processes together" },
   { name: "TG_CHAT_RATE", fallback: "1", meaning: "messages per second per private chat" },
   { name: "TG_GROUP_RATE_PER_MIN", fallback: "20", meaning: "messages per minute per group chat" },
-  { name: "TG_NOTIFY_SHARE", fallback: "0.9", meaning: "ceiling of the notify lane, as a share of the global rate" },
-  { name: "TG_BULK_SHARE", fallback: "0.8", meaning: "ceiling of the bulk lane (mailings), as a share of the global rate" },
+  { name: "TG_NOTIFY_SHARE", fallback: "1", meaning: "ceiling of the notify lane, as a share of the global rate" },
+  { name: "TG_BULK_SHARE", fallback: "0.97", meaning: "ceiling of the bulk lane (mailings), as a share of the global rate" },
   { name: "TG_RATE_SAFETY", fallback: "0.95", meaning: "share of each limit the sender paces at (absorbs network jitter)" },
   { name: "SEND_MAX_ATTEMPTS", fallback: "5", meaning: "attempts of a queued message on 5xx/network errors before dead-lettering" },
   { name: "SEND_RETRY_BASE_MS", fallback: "500", meaning: "first retry delay of a queued message, doubled per attempt, jittered" },

@@ -5,34 +5,26 @@
  */
 import { Context, Effect, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
+import * as Crypto from "node:crypto"
 import type { ParsedUpdate } from "../src/domain/Update.ts"
 import * as Env from "../src/config.ts"
+import { RedisClient } from "../layers/Redis.ts"
 import { Keys } from "./Keys.ts"
 
 /**
  * KEYS: seen marker, stream. ARGV: marker ttl (s), raw update, traceparent, chat id.
  * The stream append comes before the marker: if it fails (out of memory), nothing is written at all.
  */
-const appendScript = Redis.script(
-  (seen: string, stream: string, ttl: number, raw: string, traceparent: string, chatId: number) => [
-    seen,
-    stream,
-    ttl,
-    raw,
-    traceparent,
-    chatId
-  ],
-  {
-    numberOfKeys: 2,
-    lua: `
+const appendLua = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local id = redis.call('XADD', KEYS[2], '*', 'update', ARGV[2], 'traceparent', ARGV[3], 'chat', ARGV[4])
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 return id`
-  }
-).withReturnType<string | null>()
+const appendSha = Crypto.createHash("sha1").update(appendLua).digest("hex")
 
 export type AppendResult = { readonly _tag: "Queued"; readonly entryId: string } | { readonly _tag: "Duplicate" }
+
+const duplicate: AppendResult = { _tag: "Duplicate" }
 
 export class UpdateIngest extends Context.Service<UpdateIngest, {
   readonly append: (
@@ -40,21 +32,34 @@ export class UpdateIngest extends Context.Service<UpdateIngest, {
     raw: string,
     traceparent: string
   ) => Effect.Effect<AppendResult, Redis.RedisError>
+  /** `append` without a fiber, for the webhook's hot path; rejects with a `RedisError`. */
+  readonly appendNow: (update: ParsedUpdate, raw: string, traceparent: string) => Promise<AppendResult>
 }>()("tg-gateway/streams/UpdateIngest") {
   static readonly layer = Layer.effect(UpdateIngest)(
     Effect.gen(function*() {
-      const redis = yield* Redis.Redis
+      const client = yield* RedisClient
       const keys = yield* Keys
       const ttl = yield* Env.dedupTtlS
-      const run = redis.eval(appendScript)
+      const toResult = (entryId: unknown): AppendResult =>
+        entryId === null ? duplicate : { _tag: "Queued", entryId: entryId as string }
+      const appendNow = (update: ParsedUpdate, raw: string, traceparent: string): Promise<AppendResult> => {
+        const p = keys.partitionOf(update.chatId)
+        const args = [keys.seen(p, update.updateId), keys.stream(p), ttl, raw, traceparent, update.chatId] as const
+        return client.evalsha(appendSha, 2, ...args).then(toResult, (error: unknown) =>
+          // A Redis that restarted or flushed its script cache: send the script itself (which caches it again).
+          error instanceof Error && error.message.startsWith("NOSCRIPT")
+            ? client.eval(appendLua, 2, ...args).then(toResult, (cause: unknown) => {
+              throw new Redis.RedisError({ cause })
+            })
+            : Promise.reject(new Redis.RedisError({ cause: error })))
+      }
       return {
-        append: (update, raw, traceparent) => {
-          const p = keys.partitionOf(update.chatId)
-          return Effect.map(
-            run(keys.seen(p, update.updateId), keys.stream(p), ttl, raw, traceparent, update.chatId),
-            (entryId): AppendResult => entryId === null ? { _tag: "Duplicate" } : { _tag: "Queued", entryId }
-          )
-        }
+        appendNow,
+        append: (update, raw, traceparent) =>
+          Effect.tryPromise({
+            try: () => appendNow(update, raw, traceparent),
+            catch: (error) => error instanceof Redis.RedisError ? error : new Redis.RedisError({ cause: error })
+          })
       }
     })
   )

@@ -8,7 +8,7 @@ import { Effect, Layer, Metric, Schedule } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Crypto from "node:crypto"
 import * as Metrics from "../src/metrics.ts"
-import { chatIdOf, decodeRouting } from "../src/domain/Update.ts"
+import { routeUpdate } from "../src/domain/Update.ts"
 import { BotApi } from "../services/BotApi.ts"
 import { Keys } from "./Keys.ts"
 import { UpdateIngest } from "./UpdateIngest.ts"
@@ -39,9 +39,9 @@ export const layer = Layer.effectDiscard(Effect.gen(function*() {
       })) as ReadonlyArray<unknown>
       let next = offset
       for (const raw of updates) {
-        const routing = decodeRouting(raw)
+        const routing = routeUpdate(raw)
         if (routing._tag === "None") continue
-        const update = { updateId: routing.value.update_id, chatId: chatIdOf(routing.value) }
+        const update = routing.value
         const appended = yield* ingest.append(update, JSON.stringify(raw), "")
         yield* appended._tag === "Duplicate"
           ? Metric.update(Metrics.updatesDeduplicated, 1)

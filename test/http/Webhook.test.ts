@@ -5,6 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Http from "node:http"
+import { secretMatches } from "../../src/http/Webhook.ts"
 import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { messageUpdate, post, streamLength } from "../support/Updates.ts"
@@ -102,4 +104,58 @@ describe("webhook", () => {
       assert.deepStrictEqual(JSON.parse(fields[fields.indexOf("update") + 1]!), messageUpdate(10, 7))
       assert.match(fields[fields.indexOf("traceparent") + 1]!, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
     }))
+
+  it.live("keeps the caller's trace id in the queued traceparent, and accepts Expect: 100-continue", () =>
+    Effect.gen(function*() {
+      const { url, queued, client, prefix } = yield* setup
+      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+      const traced = yield* Effect.promise(() =>
+        fetch(`${url}/telegram/webhook`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "x-telegram-bot-api-secret-token": "test-secret",
+            traceparent: `00-${traceId}-00f067aa0ba902b7-01`
+          },
+          body: JSON.stringify(messageUpdate(20, 9))
+        })
+      )
+      assert.strictEqual(traced.status, 200)
+      const body = JSON.stringify(messageUpdate(21, 9))
+      const continued = yield* Effect.promise(() =>
+        new Promise<number>((resolve, reject) => {
+          const request = Http.request(`${url}/telegram/webhook`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "content-length": Buffer.byteLength(body),
+              "x-telegram-bot-api-secret-token": "test-secret",
+              expect: "100-continue"
+            }
+          })
+          request.on("continue", () => request.end(body))
+          request.on("response", (response) => {
+            response.resume()
+            resolve(response.statusCode ?? 0)
+          })
+          request.on("error", reject)
+        })
+      )
+      assert.strictEqual(continued, 200)
+      assert.strictEqual(yield* queued, 2)
+      const keys = yield* Effect.promise(() => client.keys(`${prefix}*:updates`))
+      const entries = yield* Effect.promise(() => client.xrange(keys[0]!, "-", "+"))
+      const traceparents = entries.map(([, fields]) => fields[fields.indexOf("traceparent") + 1]!)
+      assert.match(traceparents[0]!, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`))
+      assert.notMatch(traceparents[0]!, /00f067aa0ba902b7/, "a span of its own, child of the caller's")
+      assert.notInclude(traceparents[1]!, traceId)
+    }))
+
+  it("compares the secret in full: same length, other content, or a prefix, is refused", () => {
+    const matches = secretMatches("test-secret")
+    assert.isTrue(matches("test-secret"))
+    for (const given of [undefined, "", "test-secreT", "test-secret ", "test-secre", "tëst-secret"]) {
+      assert.isFalse(matches(given), String(given))
+    }
+  })
 })
