@@ -56,6 +56,8 @@ export const logLevel = Config.schema(
   Config.withDefault<LogLevel.LogLevel>("Info")
 )
 
+export const initDataMaxAgeS = intIn("INIT_DATA_MAX_AGE_S", 600, 10, 86_400)
+
 /** Worker tuning: not in the contract, safe defaults. */
 export const maxInFlight = intIn("WORKER_MAX_IN_FLIGHT", 1000, 1, 100_000)
 export const handlerMaxAttempts = intIn("HANDLER_MAX_ATTEMPTS", 5, 1, 100)
@@ -94,6 +96,7 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "REDIS_PREFIX", fallback: "tg:", meaning: "prefix of every Redis key" },
   { name: "DATABASE_URL", fallback: "postgres://postgres@127.0.0.1:5432/postgres", meaning: "Postgres" },
   { name: "PARTITIONS", fallback: "16", meaning: "update stream partitions" },
+  { name: "INIT_DATA_MAX_AGE_S", fallback: "600", meaning: "freshness window for auth_date (initData and Login Widget)" },
   { name: "OTEL_EXPORTER_OTLP_ENDPOINT", fallback: "unset", meaning: "OTLP/HTTP endpoint" },
   { name: "OTEL_SERVICE_NAME", fallback: "tg-gateway", meaning: "service name on spans" },
   { name: "LOG_LEVEL", fallback: "info", meaning: "JSON logs on stdout" },

@@ -113,3 +113,13 @@ export const chatsUnreachable = Metric.counter("tg_chats_marked_unreachable_tota
   description: "Chats marked unreachable after a 403 (blocked, deactivated, kicked)",
   incremental: true
 })
+const authVerificationsBy = byLabel((key: string) => {
+  const [method, result] = key.split(" ") as [string, string]
+  return Metric.counter("tg_auth_verify_total", {
+    description: "Sign-in checks (initData, Login Widget) by method and result (ok or the refusal's code)",
+    incremental: true,
+    attributes: { method, result }
+  })
+})
+export const authVerifications = (method: "init_data" | "login_widget", result: string) =>
+  authVerificationsBy(`${method} ${result}`)
