@@ -57,6 +57,15 @@ export const logLevel = Config.schema(
 )
 
 export const initDataMaxAgeS = intIn("INIT_DATA_MAX_AGE_S", 600, 10, 86_400)
+export const jwtTtlS = intIn("JWT_TTL_S", 900, 300, 900)
+export const jwtIssuer = Config.String("JWT_ISSUER").pipe(Config.withDefault("tg-gateway"))
+export const jwtAudience = Config.String("JWT_AUDIENCE").pipe(Config.withDefault("platform"))
+/** 32 bytes, base64: encrypts the JWT signing keys stored in Postgres. */
+export const jwtKeyEncryptionKey = Config.schema(
+  Schema.Redacted(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9+/]{43}=$/))),
+  "JWT_KEY_ENCRYPTION_KEY"
+)
+export const jwtKeyRotateDays = intIn("JWT_KEY_ROTATE_DAYS", 30, 1, 365)
 
 /** Worker tuning: not in the contract, safe defaults. */
 export const maxInFlight = intIn("WORKER_MAX_IN_FLIGHT", 1000, 1, 100_000)
@@ -97,6 +106,11 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "DATABASE_URL", fallback: "postgres://postgres@127.0.0.1:5432/postgres", meaning: "Postgres" },
   { name: "PARTITIONS", fallback: "16", meaning: "update stream partitions" },
   { name: "INIT_DATA_MAX_AGE_S", fallback: "600", meaning: "freshness window for auth_date (initData and Login Widget)" },
+  { name: "JWT_TTL_S", fallback: "900", meaning: "access token lifetime, 300..900" },
+  { name: "JWT_ISSUER", fallback: "tg-gateway", meaning: "iss of access tokens" },
+  { name: "JWT_AUDIENCE", fallback: "platform", meaning: "aud of access tokens" },
+  { name: "JWT_KEY_ENCRYPTION_KEY", fallback: "none", meaning: "32 bytes, base64: encrypts the JWT signing keys stored in Postgres" },
+  { name: "JWT_KEY_ROTATE_DAYS", fallback: "30", meaning: "age at which the signing key is replaced" },
   { name: "OTEL_EXPORTER_OTLP_ENDPOINT", fallback: "unset", meaning: "OTLP/HTTP endpoint" },
   { name: "OTEL_SERVICE_NAME", fallback: "tg-gateway", meaning: "service name on spans" },
   { name: "LOG_LEVEL", fallback: "info", meaning: "JSON logs on stdout" },

@@ -123,3 +123,7 @@ const authVerificationsBy = byLabel((key: string) => {
 })
 export const authVerifications = (method: "init_data" | "login_widget", result: string) =>
   authVerificationsBy(`${method} ${result}`)
+export const jwtIssueLatency = Metric.histogram("tg_jwt_issue_latency_seconds", {
+  description: "Time to sign one access token",
+  boundaries: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1]
+})
