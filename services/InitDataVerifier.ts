@@ -17,14 +17,7 @@
 import { Clock, Context, Effect, Layer, Metric, Option, Redacted, Schema } from "effect"
 import * as Crypto from "node:crypto"
 import * as Env from "../src/config.ts"
-import {
-  AuthError,
-  type AuthFailure,
-  type InitData,
-  StartParam,
-  WebAppChat,
-  WebAppUser
-} from "../src/domain/TelegramAuth.ts"
+import { AuthError, type InitData, refuse, StartParam, WebAppChat, WebAppUser } from "../src/domain/TelegramAuth.ts"
 import * as Metrics from "../src/metrics.ts"
 
 export class InitDataVerifier extends Context.Service<InitDataVerifier, {
@@ -42,11 +35,7 @@ export class InitDataVerifier extends Context.Service<InitDataVerifier, {
       }
       const key = secretKeyOf(token)
       const ownBotId = botIdOf(token)
-      const record = (result: InitData | AuthError) =>
-        Effect.andThen(
-          Metric.update(Metrics.authVerifications("init_data", result instanceof AuthError ? result.code : "ok"), 1),
-          result instanceof AuthError ? Effect.fail(result) : Effect.succeed(result)
-        )
+      const record = reported("init_data")
       return {
         verify: (raw) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => record(checkInitData(raw, { key }, now / 1000, options))),
@@ -91,7 +80,27 @@ export const maxInitDataLength = 8192
 
 const hexHash = /^[0-9a-f]{64}$/
 const base64urlSignature = /^[A-Za-z0-9_-]{86}$/
-const refuse = (code: AuthFailure, message: string) => new AuthError({ code, message })
+
+/** A check's result as an effect, counted in `tg_auth_verify_total{method,result}`. */
+export const reported = (method: "init_data" | "login_widget") => <A>(result: A | AuthError) =>
+  Effect.andThen(
+    Metric.update(Metrics.authVerifications(method, result instanceof AuthError ? result.code : "ok"), 1),
+    result instanceof AuthError ? Effect.fail(result) : Effect.succeed(result)
+  )
+
+/**
+ * The HMAC check shared by initData and the Login Widget: `hash` present, 64 hex digits, and equal (in
+ * constant time) to the HMAC-SHA256 under `key` of the data-check string of every other field.
+ */
+export const hashRefusal = (fields: ReadonlyMap<string, string>, key: Buffer): AuthError | undefined => {
+  const hash = fields.get("hash")
+  if (hash === undefined) return refuse("missing_hash", "the data has no hash")
+  if (!hexHash.test(hash)) return refuse("invalid_signature", "the hash is not 64 hex digits")
+  const expected = Crypto.createHmac("sha256", key).update(dataCheckString(fields, ["hash"])).digest()
+  return Crypto.timingSafeEqual(expected, Buffer.from(hash, "hex"))
+    ? undefined
+    : refuse("invalid_signature", "the hash does not match this bot's signature")
+}
 
 /**
  * The whole check, without effects: `key` for the HMAC check, or `botId` for the Ed25519 one. Returns the
@@ -112,14 +121,9 @@ export const checkInitData = (
       ? refuse("duplicate_key", "a field appears more than once")
       : refuse("malformed", "init data is not a URL-encoded query string")
   }
-  const hash = fields.get("hash")
   if ("key" in by) {
-    if (hash === undefined) return refuse("missing_hash", "init data has no hash")
-    if (!hexHash.test(hash)) return refuse("invalid_signature", "the hash is not 64 hex digits")
-    const expected = Crypto.createHmac("sha256", by.key).update(dataCheckString(fields, ["hash"])).digest()
-    if (!Crypto.timingSafeEqual(expected, Buffer.from(hash, "hex"))) {
-      return refuse("invalid_signature", "the hash does not match this bot's signature")
-    }
+    const refused = hashRefusal(fields, by.key)
+    if (refused !== undefined) return refused
   } else {
     const signature = fields.get("signature")
     if (signature === undefined) return refuse("missing_signature", "init data has no signature")

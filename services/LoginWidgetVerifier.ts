@@ -7,12 +7,11 @@
  * must decode as the widget's (Schema). Fields the widget may add later are covered by the signature too, so
  * they are accepted when signed; nested values are not something the widget sends and are refused.
  */
-import { Clock, Context, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Redacted, Schema } from "effect"
 import * as Crypto from "node:crypto"
 import * as Env from "../src/config.ts"
-import { AuthError, type AuthFailure, LoginWidgetData } from "../src/domain/TelegramAuth.ts"
-import * as Metrics from "../src/metrics.ts"
-import { dataCheckString } from "./InitDataVerifier.ts"
+import { type AuthError, LoginWidgetData, refuse } from "../src/domain/TelegramAuth.ts"
+import { hashRefusal, reported } from "./InitDataVerifier.ts"
 
 export class LoginWidgetVerifier extends Context.Service<LoginWidgetVerifier, {
   /** `data`: the widget's fields as received (a JSON object or the redirect's query parameters). */
@@ -22,18 +21,10 @@ export class LoginWidgetVerifier extends Context.Service<LoginWidgetVerifier, {
     Effect.gen(function*() {
       const key = widgetKeyOf(Redacted.value(yield* Env.botToken))
       const maxAgeS = yield* Env.initDataMaxAgeS
+      const record = reported("login_widget")
       return {
         verify: (data) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const result = checkLoginWidget(data, key, now / 1000, maxAgeS)
-            return Effect.andThen(
-              Metric.update(
-                Metrics.authVerifications("login_widget", result instanceof AuthError ? result.code : "ok"),
-                1
-              ),
-              result instanceof AuthError ? Effect.fail(result) : Effect.succeed(result)
-            )
-          })
+          Effect.flatMap(Clock.currentTimeMillis, (now) => record(checkLoginWidget(data, key, now / 1000, maxAgeS)))
       }
     })
   )
@@ -42,8 +33,6 @@ export class LoginWidgetVerifier extends Context.Service<LoginWidgetVerifier, {
 /** SHA-256 of the bot token: the key of every Login Widget hash of this bot. */
 export const widgetKeyOf = (botToken: string): Buffer => Crypto.createHash("sha256").update(botToken).digest()
 
-const hexHash = /^[0-9a-f]{64}$/
-const refuse = (code: AuthFailure, message: string) => new AuthError({ code, message })
 const decodeWidget = Schema.decodeUnknownOption(LoginWidgetData)
 
 /** The whole check, without effects; never throws. */
@@ -65,13 +54,8 @@ export const checkLoginWidget = (
     fields.set(name, String(value))
   }
   if (fields.size > 32) return refuse("malformed", "too many fields")
-  const hash = fields.get("hash")
-  if (hash === undefined) return refuse("missing_hash", "the Login Widget data has no hash")
-  if (!hexHash.test(hash)) return refuse("invalid_signature", "the hash is not 64 hex digits")
-  const expected = Crypto.createHmac("sha256", key).update(dataCheckString(fields, ["hash"])).digest()
-  if (!Crypto.timingSafeEqual(expected, Buffer.from(hash, "hex"))) {
-    return refuse("invalid_signature", "the hash does not match this bot's signature")
-  }
+  const refused = hashRefusal(fields, key)
+  if (refused !== undefined) return refused
   // The redirect flavour of the widget passes every field as text: integers are read from digits there.
   const candidate: Record<string, unknown> = { ...data }
   for (const name of ["id", "auth_date"]) {

@@ -135,12 +135,17 @@ export class TokenIssuer extends Context.Service<TokenIssuer, {
         })
 
       const invalid = (message: string) => new TokenError({ code: "token_invalid", message })
+      let lastUnknownReload = 0
       const keyFor = (kid: string | undefined) =>
         Effect.gen(function*() {
           if (kid === undefined) return yield* Effect.fail(invalid("the token names no key"))
           const known = (yield* Ref.get(keys)).published.get(kid)
           if (known !== undefined) return known.key
-          // Another process may have rotated a moment ago.
+          // Another process may have rotated a moment ago: reload, but at most every 10 s, so tokens with
+          // made-up key ids cannot turn into one database query each.
+          const now = yield* Clock.currentTimeMillis
+          if (now - lastUnknownReload < 10_000) return yield* Effect.fail(invalid("the token's key is not ours"))
+          lastUnknownReload = now
           yield* refresh
           const reloaded = (yield* Ref.get(keys)).published.get(kid)
           return reloaded !== undefined ? reloaded.key : yield* Effect.fail(invalid("the token's key is not ours"))

@@ -14,6 +14,17 @@ const byLabel = <K extends string | number, M>(make: (label: K) => M): (label: K
   }
 }
 
+/** The same for metrics with two labels. */
+const byLabels = <M>(make: (a: string, b: string) => M): (a: string, b: string) => M => {
+  const cache = new Map<string, M>()
+  return (a, b) => {
+    const key = `${a}\u0000${b}`
+    let metric = cache.get(key)
+    if (metric === undefined) cache.set(key, metric = make(a, b))
+    return metric
+  }
+}
+
 const secondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export const webhookLatency = Metric.histogram("tg_webhook_latency_seconds", {
@@ -68,15 +79,12 @@ export const partitionsOwned = byLabel((role: string) =>
 export const actorsActive = Metric.gauge("tg_chat_actors_active", {
   description: "Chat actors alive in this process"
 })
-const messagesSentBy = byLabel((key: string) => {
-  const [lane, method] = key.split(" ") as [string, string]
-  return Metric.counter("tg_messages_sent_total", {
+export const messagesSent = byLabels((lane, method) =>
+  Metric.counter("tg_messages_sent_total", {
     description: "Bot API calls that succeeded, by lane and method",
     incremental: true,
     attributes: { lane, method }
-  })
-})
-export const messagesSent = (lane: string, method: string) => messagesSentBy(`${lane} ${method}`)
+  }))
 export const sendErrors = byLabel((code: string) =>
   Metric.counter("tg_send_errors_total", {
     description: "Bot API calls that failed, by error code",
@@ -101,28 +109,23 @@ export const outboxQueued = byLabel((lane: string) =>
     incremental: true,
     attributes: { lane }
   }))
-export const outboxFinished = byLabel((key: string) => {
-  const [lane, result] = key.split(" ") as [string, string]
-  return Metric.counter("tg_outbox_finished_total", {
+export const outboxFinished = byLabels((lane, result) =>
+  Metric.counter("tg_outbox_finished_total", {
     description: "Queued messages finished, by lane and result (sent, duplicate, unreachable, dead_letter)",
     incremental: true,
     attributes: { lane, result }
-  })
-})
+  }))
 export const chatsUnreachable = Metric.counter("tg_chats_marked_unreachable_total", {
   description: "Chats marked unreachable after a 403 (blocked, deactivated, kicked)",
   incremental: true
 })
-const authVerificationsBy = byLabel((key: string) => {
-  const [method, result] = key.split(" ") as [string, string]
-  return Metric.counter("tg_auth_verify_total", {
-    description: "Sign-in checks (initData, Login Widget) by method and result (ok or the refusal's code)",
-    incremental: true,
-    attributes: { method, result }
-  })
-})
-export const authVerifications = (method: "init_data" | "login_widget", result: string) =>
-  authVerificationsBy(`${method} ${result}`)
+export const authVerifications: (method: "init_data" | "login_widget", result: string) => Metric.Counter<number> =
+  byLabels((method, result) =>
+    Metric.counter("tg_auth_verify_total", {
+      description: "Sign-in checks (initData, Login Widget) by method and result (ok or the refusal's code)",
+      incremental: true,
+      attributes: { method, result }
+    }))
 export const jwtIssueLatency = Metric.histogram("tg_jwt_issue_latency_seconds", {
   description: "Time to sign one access token",
   boundaries: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1]

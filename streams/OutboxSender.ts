@@ -142,7 +142,7 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           Effect.tap((outcome) =>
             Effect.andThen(
               persistently(redis.send("XACK", keys.outbox(entry.lane, entry.partition), keys.outboxGroup, entry.entryId)),
-              Metric.update(Metrics.outboxFinished(`${entry.lane} ${outcome}`), 1)
+              Metric.update(Metrics.outboxFinished(entry.lane, outcome), 1)
             )
           )
         )

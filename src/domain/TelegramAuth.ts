@@ -22,6 +22,8 @@ export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
   message: Schema.String
 }) {}
 
+export const refuse = (code: AuthFailure, message: string): AuthError => new AuthError({ code, message })
+
 const Id = Schema.Int
 const OptionalString = Schema.optional(Schema.String)
 const OptionalBoolean = Schema.optional(Schema.Boolean)
