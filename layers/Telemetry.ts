@@ -37,6 +37,13 @@ export const traceparentContinuing = (incoming: string | undefined): string => {
     : freshTraceparent()
 }
 
+/**
+ * Options for spans made once per update or per message: no stack trace is captured for them (an `Error` per
+ * span is a measurable share of a worker's time; their names and attributes say where they come from).
+ * Only the data-first `Effect.withSpan(effect, name, options)` accepts it.
+ */
+export const hotSpan = { captureStackTrace: false } as const
+
 /** The span a stored `traceparent` names, to continue its trace on the other side of a stream. */
 export const spanFromTraceparent = (traceparent: string | undefined): Option.Option<Tracer.ExternalSpan> =>
   traceparent ? HttpTraceContext.w3c(Headers.fromRecordUnsafe({ traceparent })) : Option.none()

@@ -16,6 +16,7 @@ import * as Redis from "effect/persistence/Redis"
 import type { UserFromGetMe } from "grammy/types"
 import { BotApi, TelegramError, TransportError } from "./BotApi.ts"
 import * as Metrics from "../src/metrics.ts"
+import { hotSpan } from "../layers/Telemetry.ts"
 import { Keys } from "../streams/Keys.ts"
 import { isRateLimited, type Lane, SendLimits } from "./SendLimits.ts"
 
@@ -26,6 +27,11 @@ export type OutboundCall = {
   readonly params: Readonly<Record<string, unknown>>
   readonly lane: Lane
   readonly idempotencyKey: string
+  /**
+   * No earlier attempt with this key can exist (an update's first delivery, first try): the call skips the
+   * look for a recorded outcome before waiting for its permit. The claim still guards against sending twice.
+   */
+  readonly fresh?: boolean
 }
 
 /** An earlier attempt with this key started and never recorded its outcome. */
@@ -116,12 +122,18 @@ export class Sender extends Context.Service<Sender, {
           }))
         })
 
-      const call = Effect.fn("send")(function*(call: OutboundCall) {
-        yield* Effect.annotateCurrentSpan({ "tg.method": call.method, "tg.lane": call.lane })
+      const call = (call: OutboundCall) => Effect.withSpan(send(call), "send", {
+        ...hotSpan,
+        attributes: { "tg.method": call.method, "tg.lane": call.lane }
+      })
+
+      const send = Effect.fnUntraced(function*(call: OutboundCall) {
         const key = keys.outbound(call.idempotencyKey)
         // A key already recorded answers at once, without waiting for a permit.
-        const previous = yield* redis.send<string | null>("GET", key)
-        if (previous !== null) return yield* recorded(call, previous)
+        if (call.fresh !== true) {
+          const previous = yield* redis.send<string | null>("GET", key)
+          if (previous !== null) return yield* recorded(call, previous)
+        }
         // 429: every process pauses for `retry_after` and this message goes first again once the pause ends.
         // A group that became a supergroup: Telegram names the new chat id; the message goes there instead.
         return yield* attempt(call, key).pipe(

@@ -55,9 +55,9 @@ export const makePartitionTracker = () => {
 export const makeMailboxes = <K, E>(options: {
   readonly idle: Duration.Duration
   readonly handle: (entry: E) => Effect.Effect<void>
-  /** Runs when an actor starts and when it stops (e.g. a gauge of live actors). */
+  /** Runs when an actor starts and when it stops (e.g. a gauge of live actors, a cache of its key's state). */
   readonly started?: Effect.Effect<void>
-  readonly stopped?: Effect.Effect<void>
+  readonly stopped?: (key: K) => Effect.Effect<void>
 }): Effect.Effect<{ readonly post: (key: K, entry: E) => Effect.Effect<void> }, never, Scope.Scope> =>
   Effect.gen(function*() {
     const fibers = yield* FiberMap.make<K>()
@@ -78,7 +78,7 @@ export const makeMailboxes = <K, E>(options: {
         })),
         Effect.repeat({ while: (more) => more }),
         Effect.asVoid,
-        Effect.ensuring(options.stopped ?? Effect.void)
+        Effect.ensuring(options.stopped?.(key) ?? Effect.void)
       )
 
     const post = (key: K, entry: E) =>

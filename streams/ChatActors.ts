@@ -6,13 +6,17 @@
  * is held the readers stop calling `XREADGROUP`, so Redis is the buffer, not the heap. An update is
  * acknowledged only in the same Lua script that commits the chat's new state (see `ChatState`); a failing
  * handler is retried with backoff and then dead-lettered with its error, and the chat moves on.
+ *
+ * A live actor keeps the record it last committed: under the same fencing epoch nobody else can have written
+ * the chat's state since, so its next update needs no read. The copy goes when the actor is passivated, and a
+ * new epoch (the partition moved and came back) or a refused commit reads Redis again.
  */
 import { Clock, Context, Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Env from "../src/config.ts"
 import * as Metrics from "../src/metrics.ts"
-import { spanFromTraceparent } from "../layers/Telemetry.ts"
-import { ChatState, entryIdAtMost, type Session } from "../services/ChatState.ts"
+import { hotSpan, spanFromTraceparent } from "../layers/Telemetry.ts"
+import { type ChatRecord, ChatState, entryIdAtMost, type Session } from "../services/ChatState.ts"
 import { Sender } from "../services/Sender.ts"
 import { HandlerError, UpdateHandler } from "../services/UpdateHandler.ts"
 import { makeMailboxes, makePartitionTracker, makeSlots } from "./Actors.ts"
@@ -64,14 +68,37 @@ export class ChatActors extends Context.Service<ChatActors, {
           Effect.orDie
         )
 
+      /** Chat -> the record its live actor last committed, and the epoch it was committed under. */
+      const committed = new Map<number, { readonly epoch: number; readonly record: ChatRecord }>()
+
+      const load = (entry: StreamEntry): Effect.Effect<Option.Option<ChatRecord>> =>
+        Effect.suspend(() => {
+          const known = committed.get(entry.chatId)
+          if (known !== undefined && known.epoch === entry.epoch) return Effect.succeed(Option.some(known.record))
+          return persistently(state.load(entry.partition, entry.chatId))
+        })
+
       const commit = (entry: StreamEntry, session: Session | undefined) =>
-        persistently(state.commit({
-          partition: entry.partition,
-          epoch: entry.epoch,
-          chatId: entry.chatId,
-          entryId: entry.entryId,
-          record: session === undefined ? undefined : { lastEntryId: entry.entryId, session }
-        }))
+        Effect.suspend(() => {
+          const record = session === undefined ? undefined : { lastEntryId: entry.entryId, session }
+          // Forgotten first: if the commit fails or is refused, the next update reads what Redis holds.
+          const known = committed.get(entry.chatId)
+          committed.delete(entry.chatId)
+          return Effect.tap(
+            persistently(state.commit({
+              partition: entry.partition,
+              epoch: entry.epoch,
+              chatId: entry.chatId,
+              entryId: entry.entryId,
+              record
+            })),
+            (written) =>
+              Effect.sync(() => {
+                const kept = record ?? (known?.epoch === entry.epoch ? known.record : undefined)
+                if (written && kept !== undefined) committed.set(entry.chatId, { epoch: entry.epoch, record: kept })
+              })
+          )
+        })
 
       const deadLetter = (entry: StreamEntry, error: string, attempts: number) =>
         Effect.gen(function*() {
@@ -92,28 +119,37 @@ export class ChatActors extends Context.Service<ChatActors, {
 
       const runHandler = (entry: StreamEntry, session: Session) =>
         Effect.suspend(() => {
-          const update = JSON.parse(entry.raw) as Parameters<typeof handler.handle>[0]["update"]
-          let call = 0
-          return handler.handle({
-            update,
-            chatId: entry.chatId,
-            session,
-            // An in-doubt call (its earlier attempt died mid-flight) is not repeated and counts as sent.
-            outbound: (method, params) =>
-              sender.call({ method, params, lane: "interactive", idempotencyKey: `${update.update_id}:${call++}` })
-                .pipe(Effect.catchIf((e) => e._tag === "SendError" && e.reason._tag === "InDoubt", () =>
+          let attempts = 0
+          const once = Effect.suspend(() => {
+            const update = JSON.parse(entry.raw) as Parameters<typeof handler.handle>[0]["update"]
+            // The entry's first delivery, first try: none of its calls can have been attempted before.
+            const fresh = entry.deliveries === 1 && attempts++ === 0
+            let call = 0
+            return handler.handle({
+              update,
+              chatId: entry.chatId,
+              session,
+              // An in-doubt call (its earlier attempt died mid-flight) is not repeated and counts as sent.
+              outbound: (method, params) =>
+                sender.call({
+                  method,
+                  params,
+                  lane: "interactive",
+                  idempotencyKey: `${update.update_id}:${call++}`,
+                  fresh
+                }).pipe(Effect.catchIf((e) => e._tag === "SendError" && e.reason._tag === "InDoubt", () =>
                   Effect.succeed(true)))
-          })
-        }).pipe(
-          Effect.catchDefect((defect) => Effect.fail(new HandlerError({ message: String(defect), cause: defect }))),
-          Effect.withSpan("handle"),
-          Effect.tapError(() => Metric.update(Metrics.handlerFailures, 1)),
-          Effect.retry({ schedule: Schedule.exponential(retryBase).pipe(Schedule.jittered), times: maxAttempts - 1 })
-        )
+            })
+          }).pipe(Effect.catchDefect((defect) => Effect.fail(new HandlerError({ message: String(defect), cause: defect }))))
+          return Effect.withSpan(once, "handle", hotSpan).pipe(
+            Effect.tapError(() => Metric.update(Metrics.handlerFailures, 1)),
+            Effect.retry({ schedule: Schedule.exponential(retryBase).pipe(Schedule.jittered), times: maxAttempts - 1 })
+          )
+        })
 
       const processEntry = (entry: StreamEntry) =>
-        Effect.gen(function*() {
-          const record = yield* persistently(state.load(entry.partition, entry.chatId))
+        Effect.withSpan(Effect.gen(function*() {
+          const record = yield* load(entry)
           if (Option.isSome(record) && entryIdAtMost(entry.entryId, record.value.lastEntryId)) {
             yield* commit(entry, undefined)
             return "already_applied" as const
@@ -136,20 +172,20 @@ export class ChatActors extends Context.Service<ChatActors, {
               const now = yield* Clock.currentTimeMillis
               yield* Metric.update(Metrics.handleLatency, (now - Number(entry.entryId.split("-")[0])) / 1000)
             })
-          ),
-          Effect.withSpan("consume", {
-            kind: "consumer",
-            parent: Option.getOrUndefined(spanFromTraceparent(entry.traceparent)),
-            attributes: { "tg.partition": entry.partition, "tg.entry": entry.entryId }
-          }),
-          Effect.ensuring(finished(entry.partition))
-        )
+          )
+        ), "consume", {
+          ...hotSpan,
+          kind: "consumer",
+          parent: Option.getOrUndefined(spanFromTraceparent(entry.traceparent)),
+          attributes: { "tg.partition": entry.partition, "tg.entry": entry.entryId }
+        }).pipe(Effect.ensuring(finished(entry.partition)))
 
       const mailboxes = yield* makeMailboxes<number, StreamEntry>({
         idle,
         handle: processEntry,
         started: Metric.modify(Metrics.actorsActive, 1),
-        stopped: Metric.modify(Metrics.actorsActive, -1)
+        stopped: (chatId) =>
+          Effect.andThen(Effect.sync(() => committed.delete(chatId)), Metric.modify(Metrics.actorsActive, -1))
       })
 
       // A chat lives in one partition and each partition has one reader, so dispatches for a chat never race.

@@ -17,7 +17,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Env from "../src/config.ts"
 import * as Backoff from "../src/domain/Backoff.ts"
 import * as Metrics from "../src/metrics.ts"
-import { spanFromTraceparent } from "../layers/Telemetry.ts"
+import { hotSpan, spanFromTraceparent } from "../layers/Telemetry.ts"
 import { Chats } from "../services/Chats.ts"
 import { type SendError, Sender } from "../services/Sender.ts"
 import { makeMailboxes, makePartitionTracker, makeSlots } from "./Actors.ts"
@@ -155,7 +155,8 @@ export class OutboxSender extends Context.Service<OutboxSender, {
             ? Effect.void
             : Effect.asVoid(Effect.raceFirst(sendAndAck(entry), Deferred.await(signal)))
         }).pipe(
-          Effect.withSpan("outbox", {
+          (effect) => Effect.withSpan(effect, "outbox", {
+            ...hotSpan,
             kind: "consumer",
             parent: Option.getOrUndefined(spanFromTraceparent(entry.traceparent)),
             attributes: { "tg.lane": entry.lane, "tg.partition": entry.partition, "tg.entry": entry.entryId }

@@ -17,8 +17,14 @@ export const freePort = () =>
 
 export type Proc = { readonly stop: () => Promise<void>; readonly output: () => string }
 
+/**
+ * `BENCH_NODE_ARGS` adds Node options to every child process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for
+ * V8 CPU profiles (open them in Chrome DevTools) or `--trace-gc` (the child's output is kept for errors).
+ */
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter((arg) => arg !== "")
+
 export const startNode = async (script: string, env: Record<string, string>, readyUrl: string): Promise<Proc> => {
-  const child = ChildProcess.spawn(process.execPath, [Path.join(root, script)], {
+  const child = ChildProcess.spawn(process.execPath, [...nodeArgs, Path.join(root, script)], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]
