@@ -166,9 +166,6 @@ const reserveAheadMs: Readonly<Record<Lane, number>> = { interactive: 100, notif
 /** At most this many waiting sends are asked for in one script call. */
 const maxBatch = 32
 
-/** How long one look at the shared pause serves the sends that follow it. */
-const pauseLookEveryMs = 10
-
 type Waiting = {
   readonly lane: Lane
   readonly chatId: number | null
@@ -395,29 +392,11 @@ export class SendLimits extends Context.Service<SendLimits, {
           return Effect.asVoid(pauseFor(keys.limits("pause"), ms))
         })
 
-      // One look at Redis serves every send of the next few milliseconds: at hundreds of sends a second a look
-      // per send would be most of this process's Redis traffic, and a pause is seen at most that much later.
-      let lookedAt = -Infinity
-      let looking: Deferred.Deferred<void, Redis.RedisError> | undefined
-      const lookForPause = Effect.suspend(() => {
-        if (looking !== undefined) return Deferred.await(looking)
-        if (Date.now() - lookedAt < pauseLookEveryMs) return Effect.void
-        const look = Deferred.makeUnsafe<void, Redis.RedisError>()
-        looking = look
-        return redis.send<number>("PTTL", keys.limits("pause")).pipe(
-          Effect.map((ms) => {
-            lookedAt = Date.now()
-            if (ms > 0) pausedUntil = Math.max(pausedUntil, lookedAt + ms)
-          }),
-          Effect.onExit((exit) => {
-            looking = undefined
-            return Deferred.done(look, Exit.asVoid(exit))
-          }),
-          // Others may be waiting on this look: it finishes even if the send that started it is interrupted.
-          Effect.uninterruptible
-        )
+      const holdIfPaused = Effect.flatMap(redis.send<number>("PTTL", keys.limits("pause")), (ms) => {
+        if (ms <= 0) return Effect.void
+        pausedUntil = Math.max(pausedUntil, Date.now() + ms)
+        return waitUntil(pausedUntil)
       })
-      const holdIfPaused = Effect.andThen(lookForPause, Effect.suspend(() => waitUntil(pausedUntil)))
 
       return { permit, sent, holdIfPaused, pause, tryAcquire, pacing: paced }
     })
