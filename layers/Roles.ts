@@ -1,22 +1,31 @@
 /**
  * The layer each role needs, and the process made of the roles in `ROLES`.
  *
- * - `http`: the HTTP server (webhook, health, metrics); in polling mode also the `getUpdates` poller.
+ * - `http`: the HTTP server (webhook, health, metrics, and the sign-in API when `JWT_KEY_ENCRYPTION_KEY` is
+ *   set); in polling mode also the `getUpdates` poller.
  * - `worker`: partition ownership, partition readers, chat actors running the bot.
  * - `sender`: drains the outbox lanes (notify, bulk) of the outbox partitions it owns, within the shared limits.
  * - `notifier`: platform events into the outbox (arrives with its own issue; no background work yet).
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import { HttpRouter } from "effect/http"
+import { Config, Effect, Layer } from "effect"
+import { HttpMiddleware, HttpRouter } from "effect/http"
 import * as Http from "node:http"
 import * as Env from "../src/config.ts"
 import * as BotHandler from "../src/bot/BotHandler.ts"
+import * as Auth from "../src/http/Auth.ts"
+import { AuthLimits } from "../src/http/AuthLimits.ts"
 import * as Health from "../src/http/Health.ts"
 import * as Webhook from "../src/http/Webhook.ts"
 import { BotApi } from "../services/BotApi.ts"
 import { ChatState } from "../services/ChatState.ts"
 import { Chats } from "../services/Chats.ts"
+import { Identity } from "../services/Identity.ts"
+import { InitDataVerifier } from "../services/InitDataVerifier.ts"
+import { LoginWidgetVerifier } from "../services/LoginWidgetVerifier.ts"
+import { Platform } from "../services/Platform.ts"
+import { Sessions } from "../services/Sessions.ts"
+import { TokenIssuer } from "../services/TokenIssuer.ts"
 import { Sender } from "../services/Sender.ts"
 import { SendLimits } from "../services/SendLimits.ts"
 import { ChatActors } from "../streams/ChatActors.ts"
@@ -40,7 +49,28 @@ export const infrastructure = Layer.mergeAll(BotApi.layer, SendLimits.layer).pip
 )
 
 /**
- * The HTTP role: health, metrics and, in webhook mode, the webhook (served in front of the Effect app, see
+ * The sign-in API (`/v1/tg/*`, JWKS) and what it stands on. It needs `JWT_KEY_ENCRYPTION_KEY` (the signing keys
+ * are stored encrypted with it); without it the gateway serves no sign-in routes and says so at start.
+ */
+export const signIn = Layer.unwrap(Effect.gen(function*() {
+  const key = yield* Config.option(Env.jwtKeyEncryptionKey)
+  if (key._tag === "None") {
+    yield* Effect.logWarning("JWT_KEY_ENCRYPTION_KEY is not set: the sign-in API (/v1/tg/*) is not served")
+    return Layer.empty
+  }
+  return Auth.layer.pipe(Layer.provide(Layer.mergeAll(
+    InitDataVerifier.layer,
+    LoginWidgetVerifier.layer,
+    TokenIssuer.layer,
+    Sessions.layer,
+    Identity.layer,
+    Platform.layer,
+    AuthLimits.layer
+  )))
+}))
+
+/**
+ * The HTTP role: health, metrics, the sign-in API and, in webhook mode, the webhook (served in front of the Effect app, see
  * `Webhook.ts`); in polling mode the `getUpdates` poller instead.
  */
 export const http = Layer.unwrap(Effect.gen(function*() {
@@ -53,7 +83,12 @@ export const http = Layer.unwrap(Effect.gen(function*() {
     () => webhook === undefined ? Http.createServer(options) : new Webhook.WebhookServer(webhook, options),
     { port, host }
   )
-  const app = HttpRouter.serve(Health.layer, { disableLogger: true }).pipe(Layer.provideMerge(server))
+  const proxies = yield* Env.trustedProxies
+  const app = HttpRouter.serve(Layer.mergeAll(Health.layer, signIn), {
+    disableLogger: true,
+    // Behind a known proxy the client address (rate limits) is the one it appended to `X-Forwarded-For`.
+    ...(proxies.length === 0 ? {} : { middleware: HttpMiddleware.xForwardedHeaders({ trustedProxies: proxies }) })
+  }).pipe(Layer.provideMerge(server))
   return mode === "webhook" ? app : Layer.merge(app, UpdatePoller.layer)
 })).pipe(Layer.provide(UpdateIngest.layer))
 

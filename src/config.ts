@@ -5,12 +5,15 @@
  * `ConfigError` naming the variable; `main.ts` turns that into one line on stderr. `table` lists every
  * variable with its default and meaning: the README's configuration table is checked against it in tests.
  */
-import { Config, type LogLevel, Redacted, Schema } from "effect"
+import { Config, type LogLevel, Redacted, Result, Schema } from "effect"
+import * as IpNetwork from "effect/net/IpNetwork"
 
 const roleNames = ["http", "worker", "notifier", "sender"] as const
 export type Role = (typeof roleNames)[number]
 const roleList = roleNames.join("|")
 const rolePattern = new RegExp("^\\s*(" + roleList + ")\\s*(,\\s*(" + roleList + ")\\s*)*$")
+
+const splitList = (text: string): Array<string> => text.split(",").map((s) => s.trim()).filter((s) => s !== "")
 
 const intIn = (name: string, fallback: number, minimum: number, maximum: number) =>
   Config.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })), name).pipe(Config.withDefault(fallback))
@@ -66,6 +69,25 @@ export const jwtKeyEncryptionKey = Config.schema(
   "JWT_KEY_ENCRYPTION_KEY"
 )
 export const jwtKeyRotateDays = intIn("JWT_KEY_ROTATE_DAYS", 30, 1, 365)
+/** How long one refresh token may be used (each use replaces it). */
+export const refreshTokenTtlS = intIn("REFRESH_TOKEN_TTL_S", 7 * 86_400, 300, 90 * 86_400)
+/** How long a sign-in lasts however often it is refreshed; then Telegram's signature is needed again. */
+export const sessionMaxAgeS = intIn("SESSION_MAX_AGE_S", 30 * 86_400, 3600, 365 * 86_400)
+/** Sign-in routes: requests per minute per client address, and per Telegram user. */
+export const authRatePerMinIp = intIn("AUTH_RATE_PER_MIN_IP", 60, 1, 1_000_000)
+export const authRatePerMinUser = intIn("AUTH_RATE_PER_MIN_USER", 20, 1, 1_000_000)
+/** Proxies (comma-separated CIDRs) whose `X-Forwarded-For` names the client address; none by default. */
+export const trustedProxies = Config.schema(
+  Schema.String.check(Schema.makeFilter((text: string) =>
+    splitList(text).every((entry) => Result.isSuccess(IpNetwork.fromString(entry))) ||
+    "a comma-separated list of CIDR networks, e.g. 10.0.0.0/8,192.168.0.1/32"
+  )),
+  "TRUSTED_PROXIES"
+).pipe(Config.withDefault(""), Config.map((text) => splitList(text).map(IpNetwork.fromStringUnsafe)))
+/** The operator's backend; unset: the reference implementation on the gateway's own Postgres tables. */
+export const platformApiUrl = Config.option(Config.schema(Schema.String.check(Schema.isPattern(/^https?:\/\/\S+$/)), "PLATFORM_API_URL"))
+export const platformApiToken = Config.option(Config.Redacted("PLATFORM_API_TOKEN"))
+export const platformTimeoutMs = intIn("PLATFORM_TIMEOUT_MS", 3000, 100, 60_000)
 
 /** Worker tuning: not in the contract, safe defaults. */
 export const maxInFlight = intIn("WORKER_MAX_IN_FLIGHT", 1000, 1, 100_000)
@@ -111,6 +133,14 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "JWT_AUDIENCE", fallback: "platform", meaning: "aud of access tokens" },
   { name: "JWT_KEY_ENCRYPTION_KEY", fallback: "none", meaning: "32 bytes, base64: encrypts the JWT signing keys stored in Postgres" },
   { name: "JWT_KEY_ROTATE_DAYS", fallback: "30", meaning: "age at which the signing key is replaced" },
+  { name: "REFRESH_TOKEN_TTL_S", fallback: "604800", meaning: "lifetime of one refresh token (each use replaces it)" },
+  { name: "SESSION_MAX_AGE_S", fallback: "2592000", meaning: "lifetime of a sign-in however often it is refreshed" },
+  { name: "AUTH_RATE_PER_MIN_IP", fallback: "60", meaning: "sign-in route requests per minute per client address" },
+  { name: "AUTH_RATE_PER_MIN_USER", fallback: "20", meaning: "sign-in route requests per minute per Telegram user" },
+  { name: "TRUSTED_PROXIES", fallback: "none", meaning: "CIDRs of proxies whose X-Forwarded-For names the client address" },
+  { name: "PLATFORM_API_URL", fallback: "unset", meaning: "operator backend (docs/platform-api.md); unset: reference tables in Postgres" },
+  { name: "PLATFORM_API_TOKEN", fallback: "none", meaning: "bearer token the gateway sends to PLATFORM_API_URL" },
+  { name: "PLATFORM_TIMEOUT_MS", fallback: "3000", meaning: "timeout of one call to the operator backend" },
   { name: "OTEL_EXPORTER_OTLP_ENDPOINT", fallback: "unset", meaning: "OTLP/HTTP endpoint" },
   { name: "OTEL_SERVICE_NAME", fallback: "tg-gateway", meaning: "service name on spans" },
   { name: "LOG_LEVEL", fallback: "info", meaning: "JSON logs on stdout" },

@@ -130,3 +130,14 @@ export const jwtIssueLatency = Metric.histogram("tg_jwt_issue_latency_seconds", 
   description: "Time to sign one access token",
   boundaries: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1]
 })
+export const leaderboardRtt = Metric.histogram("tg_leaderboard_rtt_seconds", {
+  description: "Round trip of one leaderboard read from the platform (HTTP backend or reference tables), answered or not",
+  boundaries: secondsBuckets
+})
+
+export const apiResponses = byLabels((route, codeClass) =>
+  Metric.counter("tg_api_responses_total", {
+    description: "Answers of the gateway's API routes by route and status class",
+    incremental: true,
+    attributes: { route, code_class: codeClass }
+  }))

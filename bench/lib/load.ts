@@ -13,6 +13,8 @@ export type LoadResult = {
   readonly rate: number
   readonly p50: number
   readonly p90: number
+  /** Not reported by the C generator. */
+  readonly p95?: number
   readonly p99: number
   readonly max: number
   readonly statuses: Record<string, number>
@@ -30,6 +32,7 @@ export const summarize = (latencies: Array<number>, seconds: number, statuses: R
     rate: latencies.length / seconds,
     p50: quantile(latencies, 0.5),
     p90: quantile(latencies, 0.9),
+    p95: quantile(latencies, 0.95),
     p99: quantile(latencies, 0.99),
     max: latencies[latencies.length - 1] ?? 0,
     statuses,

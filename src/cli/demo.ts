@@ -18,6 +18,8 @@ const program = Effect.gen(function*() {
     TELEGRAM_API_ROOT: emulator.url,
     WEBHOOK_SECRET: secret,
     REDIS_PREFIX: "demo:",
+    // Demo only: seals the demo's JWT signing keys. Production sets its own secret (docs/operations.md).
+    JWT_KEY_ENCRYPTION_KEY: Buffer.from("tg-gateway demo key, not secret!").toString("base64"),
     ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined))
   }
   const port = Number(env.PORT ?? 8080)

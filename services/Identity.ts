@@ -1,0 +1,208 @@
+/**
+ * Who a Telegram user is to the platform. `telegram_user_id` is the key; a record holds the link to a platform
+ * user, the chat the bot reaches the user in, the username and language Telegram last reported, and the
+ * consents (promotions, tournaments, payouts). A first sign-in creates the record unlinked: the simplified
+ * profile, completed (phone, e-mail) in the operator's cabinet. Every change is written to `identity_audit` in
+ * the same transaction, with who made it.
+ *
+ * The notification path reads `recipients` for every event, so an unlink or a consent withdrawn is seen by
+ * the next notification, without a cache to expire.
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+
+export const consentTypes = ["promotions", "tournaments", "payouts"] as const
+export type ConsentType = (typeof consentTypes)[number]
+export type Consents = { readonly [K in ConsentType]: boolean }
+/** The consents to change; the others keep their value. */
+export type ConsentChanges = { readonly [K in ConsentType]?: boolean | undefined }
+
+export type IdentityRecord = {
+  readonly telegramUserId: number
+  readonly platformUserId: string | null
+  readonly chatId: number | null
+  readonly username: string | null
+  readonly languageCode: string | null
+  readonly consents: Consents
+  readonly linkedAt: Date | null
+  readonly unlinkedAt: Date | null
+}
+
+/** A chat to notify about a platform user, with the language to write in. */
+export type Recipient = { readonly telegramUserId: number; readonly chatId: number; readonly languageCode: string | null }
+
+/** Who made a change, for the audit: `user` (the player), `platform`, `operator:<name>`, `bot`. */
+export type Actor = string
+
+export class AlreadyLinked extends Schema.TaggedError<AlreadyLinked>()("AlreadyLinked", {
+  telegramUserId: Schema.Number
+}) {
+  override get message() {
+    return "this Telegram account is linked to another platform account; unlink it first"
+  }
+}
+
+export class Identity extends Context.Service<Identity, {
+  /** Creates the record at the first sign-in (unlinked) and keeps username, language and chat up to date. */
+  readonly signIn: (user: {
+    readonly telegramUserId: number
+    readonly username: string | undefined
+    readonly languageCode: string | undefined
+    readonly chatId: number | undefined
+  }, actor: Actor) => Effect.Effect<IdentityRecord, SqlError>
+  readonly get: (telegramUserId: number) => Effect.Effect<IdentityRecord | undefined, SqlError>
+  /** Links to `platformUserId`; refused while linked to another one. Linking again to the same one is a no-op. */
+  readonly link: (link: {
+    readonly telegramUserId: number
+    readonly platformUserId: string
+    readonly chatId: number | undefined
+  }, actor: Actor) => Effect.Effect<IdentityRecord, AlreadyLinked | SqlError>
+  /** Clears the link; `false` when there was none. Consents are kept for a later link. */
+  readonly unlink: (telegramUserId: number, actor: Actor) => Effect.Effect<boolean, SqlError>
+  readonly setConsents: (
+    telegramUserId: number,
+    changes: ConsentChanges,
+    actor: Actor
+  ) => Effect.Effect<Consents | undefined, SqlError>
+  /** The linked chats of a platform user that accept `consent` (`undefined`: transactional, always accepted). */
+  readonly recipients: (
+    platformUserId: string,
+    consent: ConsentType | undefined
+  ) => Effect.Effect<ReadonlyArray<Recipient>, SqlError>
+}>()("tg-gateway/services/Identity") {
+  static readonly layer = Layer.effect(Identity)(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient
+
+      const audit = (telegramUserId: number, action: string, actor: Actor, detail: Record<string, unknown> = {}) =>
+        sql`
+          INSERT INTO identity_audit (telegram_user_id, action, actor, detail)
+          VALUES (${telegramUserId}, ${action}, ${actor}, ${JSON.stringify(detail)}::jsonb)
+        `
+
+      const get = Effect.fn("Identity.get")(function*(telegramUserId: number) {
+        const rows = yield* sql<Row>`SELECT * FROM identities WHERE telegram_user_id = ${telegramUserId}`
+        return rows[0] === undefined ? undefined : toRecord(rows[0])
+      })
+
+      const signIn = Effect.fn("Identity.signIn")(function*(user: Parameters<Identity["Service"]["signIn"]>[0],
+        actor: Actor)
+      {
+        // One statement (atomic, one round trip: every sign-in runs it). `xmax = 0` marks a row just inserted,
+        // whose creation is audited.
+        const rows = yield* sql<Row>`
+          WITH upserted AS (
+            INSERT INTO identities (telegram_user_id, username, language_code, chat_id)
+            VALUES (${user.telegramUserId}, ${user.username ?? null}, ${user.languageCode ?? null}, ${user.chatId ?? null})
+            ON CONFLICT (telegram_user_id) DO UPDATE SET
+              username = EXCLUDED.username,
+              language_code = COALESCE(EXCLUDED.language_code, identities.language_code),
+              chat_id = COALESCE(EXCLUDED.chat_id, identities.chat_id),
+              updated_at = now()
+            RETURNING *, (xmax = 0) AS inserted
+          ), audited AS (
+            INSERT INTO identity_audit (telegram_user_id, action, actor)
+            SELECT telegram_user_id, 'created', ${actor} FROM upserted WHERE inserted
+          )
+          SELECT * FROM upserted
+        `
+        return toRecord(rows[0]!)
+      })
+
+      const link = Effect.fn("Identity.link")(function*(link: Parameters<Identity["Service"]["link"]>[0], actor: Actor) {
+        const rows = yield* sql<Row>`
+          INSERT INTO identities (telegram_user_id, platform_user_id, chat_id, linked_at)
+          VALUES (${link.telegramUserId}, ${link.platformUserId}, ${link.chatId ?? null}, now())
+          ON CONFLICT (telegram_user_id) DO UPDATE SET
+            platform_user_id = EXCLUDED.platform_user_id,
+            chat_id = COALESCE(EXCLUDED.chat_id, identities.chat_id),
+            linked_at = now(),
+            updated_at = now()
+          WHERE identities.platform_user_id IS NULL
+          RETURNING *
+        `
+        if (rows[0] !== undefined) {
+          yield* audit(link.telegramUserId, "linked", actor, { platform_user_id: link.platformUserId })
+          return toRecord(rows[0])
+        }
+        const existing = yield* get(link.telegramUserId)
+        if (existing?.platformUserId === link.platformUserId) return existing
+        return yield* new AlreadyLinked({ telegramUserId: link.telegramUserId })
+      }, (effect) => sql.withTransaction(effect))
+
+      const unlink = Effect.fn("Identity.unlink")(function*(telegramUserId: number, actor: Actor) {
+        const rows = yield* sql<{ readonly previous: string }>`
+          UPDATE identities AS i SET platform_user_id = NULL, unlinked_at = now(), updated_at = now()
+          FROM (SELECT telegram_user_id, platform_user_id FROM identities WHERE telegram_user_id = ${telegramUserId}
+                FOR UPDATE) AS old
+          WHERE i.telegram_user_id = old.telegram_user_id AND old.platform_user_id IS NOT NULL
+          RETURNING old.platform_user_id AS previous
+        `
+        if (rows[0] === undefined) return false
+        yield* audit(telegramUserId, "unlinked", actor, { platform_user_id: rows[0].previous })
+        return true
+      }, (effect) => sql.withTransaction(effect))
+
+      const setConsents = Effect.fn("Identity.setConsents")(function*(telegramUserId: number,
+        changes: ConsentChanges, actor: Actor)
+      {
+        const rows = yield* sql<Row>`
+          UPDATE identities SET
+            consent_promotions = COALESCE(${changes.promotions ?? null}::boolean, consent_promotions),
+            consent_tournaments = COALESCE(${changes.tournaments ?? null}::boolean, consent_tournaments),
+            consent_payouts = COALESCE(${changes.payouts ?? null}::boolean, consent_payouts),
+            updated_at = now()
+          WHERE telegram_user_id = ${telegramUserId}
+          RETURNING *
+        `
+        if (rows[0] === undefined) return undefined
+        const changed = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined))
+        if (Object.keys(changed).length > 0) yield* audit(telegramUserId, "consents_changed", actor, changed)
+        return toRecord(rows[0]).consents
+      }, (effect) => sql.withTransaction(effect))
+
+      const recipients = Effect.fn("Identity.recipients")(function*(platformUserId: string,
+        consent: ConsentType | undefined)
+      {
+        const rows = yield* sql<Row>`
+          SELECT * FROM identities
+          WHERE platform_user_id = ${platformUserId} AND chat_id IS NOT NULL
+        `
+        return rows.map(toRecord)
+          .filter((r) => consent === undefined || r.consents[consent])
+          .map((r) => ({ telegramUserId: r.telegramUserId, chatId: r.chatId!, languageCode: r.languageCode }))
+      })
+
+      return { signIn, get, link, unlink, setConsents, recipients }
+    })
+  )
+}
+
+type Row = {
+  readonly telegram_user_id: string | number
+  readonly platform_user_id: string | null
+  readonly chat_id: string | number | null
+  readonly username: string | null
+  readonly language_code: string | null
+  readonly consent_promotions: boolean
+  readonly consent_tournaments: boolean
+  readonly consent_payouts: boolean
+  readonly linked_at: Date | null
+  readonly unlinked_at: Date | null
+}
+
+const toRecord = (row: Row): IdentityRecord => ({
+  telegramUserId: Number(row.telegram_user_id),
+  platformUserId: row.platform_user_id,
+  chatId: row.chat_id === null ? null : Number(row.chat_id),
+  username: row.username,
+  languageCode: row.language_code,
+  consents: {
+    promotions: row.consent_promotions,
+    tournaments: row.consent_tournaments,
+    payouts: row.consent_payouts
+  },
+  linkedAt: row.linked_at,
+  unlinkedAt: row.unlinked_at
+})

@@ -1,0 +1,189 @@
+/**
+ * The sign-in routes of the contract: `POST /v1/tg/exchange` (Mini App initData), `POST /v1/tg/login-widget`,
+ * `POST /v1/tg/refresh`, `GET /v1/tg/me`, `GET`/`POST /v1/tg/consents`, `DELETE /v1/tg/link` and
+ * `GET /.well-known/jwks.json`.
+ *
+ * A sign-in checks Telegram's signature, creates or updates the identity (the first one creates the simplified,
+ * unlinked profile), starts a session and answers a short JWT with a refresh token. Routes that take Telegram
+ * data or tokens are rate-limited per client address before any work, and per Telegram user once it is known
+ * (429 with `Retry-After`). Every answer is counted in `tg_api_responses_total{route,code_class}`.
+ */
+import { Effect, Metric } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { SqlClient } from "effect/sql/SqlClient"
+import * as Metrics from "../metrics.ts"
+import type { InitData } from "../domain/TelegramAuth.ts"
+import { Identity, type IdentityRecord } from "../../services/Identity.ts"
+import { InitDataVerifier } from "../../services/InitDataVerifier.ts"
+import { LoginWidgetVerifier } from "../../services/LoginWidgetVerifier.ts"
+import { Platform } from "../../services/Platform.ts"
+import { Sessions } from "../../services/Sessions.ts"
+import { TokenIssuer } from "../../services/TokenIssuer.ts"
+import { ConsentsBody, ExchangeBody, failureResponse, noStore, NoUser, RefreshBody, strict, Unauthenticated } from "./AuthApi.ts"
+import { AuthLimits } from "./AuthLimits.ts"
+
+export const layer = HttpRouter.use((router) =>
+  Effect.gen(function*() {
+    const initData = yield* InitDataVerifier
+    const loginWidget = yield* LoginWidgetVerifier
+    const tokens = yield* TokenIssuer
+    const sessions = yield* Sessions
+    const identity = yield* Identity
+    const platform = yield* Platform
+    const limits = yield* AuthLimits
+    const sql = yield* SqlClient
+
+    /** Runs a route: failures become the contract's JSON; every answer is counted. */
+    const route = <E, R>(name: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      handler.pipe(
+        Effect.catch(failureResponse),
+        Effect.catchDefect((defect) =>
+          Effect.as(
+            Effect.logError("sign-in route failed", { route: name, defect: String(defect) }),
+            json(500, { error: { code: "internal_error", message: "internal error" } })
+          )
+        ),
+        Effect.tap((response) => Metric.update(Metrics.apiResponses(name, `${Math.floor(response.status / 100)}xx`), 1))
+      )
+
+    const json = (status: number, body: unknown, headers: Record<string, string> = noStore) =>
+      HttpServerResponseJson(status, body, headers)
+
+    /** A verified sign-in: identity, session, token; the answer of exchange, login-widget and refresh alike. */
+    const signedIn = (record: IdentityRecord, refresh: { readonly refreshToken: string }) =>
+      Effect.gen(function*() {
+        const issued = yield* tokens.issue({
+          sub: record.platformUserId ?? `tg:${record.telegramUserId}`,
+          tgUid: record.telegramUserId
+        })
+        return json(200, {
+          jwt: issued.jwt,
+          token_type: "Bearer",
+          expires_in: issued.expiresIn,
+          refresh_token: refresh.refreshToken,
+          user: {
+            telegram_user_id: record.telegramUserId,
+            platform_user_id: record.platformUserId,
+            linked: record.platformUserId !== null
+          }
+        })
+      })
+
+    const signIn = (user: {
+      readonly id: number
+      readonly username?: string | undefined
+      readonly language_code?: string | undefined
+    }, chatId: number | undefined, method: "initdata" | "login_widget") =>
+      Effect.gen(function*() {
+        yield* limits.user(user.id)
+        // Independent writes, side by side: a sign-in waits for one database round trip, not two.
+        const [record, session] = yield* Effect.all([
+          identity.signIn({ telegramUserId: user.id, username: user.username, languageCode: user.language_code, chatId }, "user"),
+          sessions.start(user.id, method)
+        ], { concurrency: 2 })
+        return yield* signedIn(record, session)
+      })
+
+    /** The claims of the request's bearer token, and the user's own limit. */
+    const authenticated = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const header = request.headers["authorization"] ?? ""
+      const match = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(header)
+      if (match === null) return yield* new Unauthenticated({ message: "missing or malformed bearer token" })
+      const claims = yield* tokens.verify(match[1]!)
+      yield* limits.user(claims.tgUid)
+      return claims
+    })
+
+    yield* router.add("POST", "/v1/tg/exchange", route("exchange", Effect.gen(function*() {
+      yield* limits.address
+      const body = yield* HttpServerRequest.schemaBodyJson(ExchangeBody, strict)
+      const data = yield* initData.verify(body.init_data)
+      if (data.user === undefined) return yield* new NoUser()
+      return yield* signIn(data.user, privateChatOf(data), "initdata")
+    })))
+
+    yield* router.add("POST", "/v1/tg/login-widget", route("login_widget", Effect.gen(function*() {
+      yield* limits.address
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const data = yield* loginWidget.verify(yield* request.json)
+      return yield* signIn({ id: data.id, username: data.username }, undefined, "login_widget")
+    })))
+
+    yield* router.add("POST", "/v1/tg/refresh", route("refresh", Effect.gen(function*() {
+      yield* limits.address
+      const body = yield* HttpServerRequest.schemaBodyJson(RefreshBody, strict)
+      const refreshed = yield* sessions.refresh(body.refresh_token)
+      const record = yield* identity.get(refreshed.telegramUserId)
+      if (record === undefined) return yield* new Unauthenticated({ message: "unknown user" })
+      return yield* signedIn(record, refreshed)
+    })))
+
+    yield* router.add("GET", "/v1/tg/me", route("me", Effect.gen(function*() {
+      const claims = yield* authenticated
+      // The link as it is now, not as the token says: an unlinked account shows no platform data at once.
+      const record = yield* identity.get(claims.tgUid)
+      const userId = record?.platformUserId ?? null
+      if (userId === null) {
+        return json(200, { user_id: null, telegram_user_id: claims.tgUid, linked: false, balances: [], kyc: null, limits: null })
+      }
+      const [balances, kyc, rg] = yield* Effect.all(
+        [platform.balances(userId), platform.kyc(userId), platform.limits(userId)],
+        { concurrency: 3 }
+      )
+      return json(200, {
+        user_id: userId,
+        telegram_user_id: claims.tgUid,
+        linked: true,
+        balances: balances.map((b) => ({ currency: b.currency, amount: b.amount })),
+        kyc: { level: kyc.level, status: kyc.status },
+        limits: {
+          deposit_daily: rg.depositDaily,
+          deposit_weekly: rg.depositWeekly,
+          deposit_monthly: rg.depositMonthly,
+          loss_daily: rg.lossDaily,
+          session_minutes: rg.sessionMinutes,
+          reality_check_minutes: rg.realityCheckMinutes,
+          self_excluded_until: rg.selfExcludedUntil
+        }
+      })
+    })))
+
+    yield* router.add("GET", "/v1/tg/consents", route("consents", Effect.gen(function*() {
+      const claims = yield* authenticated
+      const record = yield* identity.get(claims.tgUid)
+      if (record === undefined) return yield* new Unauthenticated({ message: "unknown user" })
+      return json(200, record.consents)
+    })))
+
+    yield* router.add("POST", "/v1/tg/consents", route("consents", Effect.gen(function*() {
+      const claims = yield* authenticated
+      const changes = yield* HttpServerRequest.schemaBodyJson(ConsentsBody, strict)
+      const consents = yield* identity.setConsents(claims.tgUid, changes, "user")
+      if (consents === undefined) return yield* new Unauthenticated({ message: "unknown user" })
+      return json(200, consents)
+    })))
+
+    yield* router.add("DELETE", "/v1/tg/link", route("link", Effect.gen(function*() {
+      const claims = yield* authenticated
+      // One transaction: the link goes and every session of the account with it.
+      const [unlinked, revoked] = yield* sql.withTransaction(Effect.all([
+        identity.unlink(claims.tgUid, "user"),
+        sessions.revokeAll(claims.tgUid, "unlinked")
+      ]))
+      return json(200, { unlinked, sessions_revoked: revoked })
+    })))
+
+    yield* router.add("GET", "/.well-known/jwks.json", route("jwks", Effect.map(tokens.jwks, (jwks) =>
+      json(200, jwks, { "cache-control": "public, max-age=300" }))))
+  })
+)
+
+/** The private chat the bot can write to, when initData shows one: opened from the bot's chat, or allowed. */
+const privateChatOf = (data: InitData): number | undefined =>
+  data.user !== undefined && (data.chatType === "sender" || data.user.allows_write_to_pm === true)
+    ? data.user.id
+    : undefined
+
+const HttpServerResponseJson = (status: number, body: unknown, headers: Record<string, string>) =>
+  HttpServerResponse.jsonUnsafe(body, { status, headers })
