@@ -2,8 +2,8 @@
  * Who a Telegram user is to the platform. `telegram_user_id` is the key; a record holds the link to a platform
  * user, the chat the bot reaches the user in, the username and language Telegram last reported, and the
  * consents (promotions, tournaments, payouts). A first sign-in creates the record unlinked: the simplified
- * profile, completed (phone, e-mail) in the operator's cabinet. Every change is written to `identity_audit` in
- * the same transaction, with who made it.
+ * profile, completed (phone, e-mail) in the operator's cabinet. Every change is written to `identity_audit`
+ * atomically with it, with who made it (ids and field names only: no usernames in the audit).
  *
  * The notification path reads `recipients` for every event, so an unlink or a consent withdrawn is seen by
  * the next notification, without a cache to expire.
@@ -89,10 +89,13 @@ export class Identity extends Context.Service<Identity, {
       const signIn = Effect.fn("Identity.signIn")(function*(user: Parameters<Identity["Service"]["signIn"]>[0],
         actor: Actor)
       {
-        // One statement (atomic, one round trip: every sign-in runs it). `xmax = 0` marks a row just inserted,
-        // whose creation is audited.
+        // One statement (atomic, one round trip: every sign-in runs it). `xmax = 0` marks a row just inserted;
+        // `before` sees the row as it was (every part of a statement sees the same snapshot), so a creation and a
+        // change of username, language or chat are audited, naming the fields that changed, not their values.
         const rows = yield* sql<Row>`
-          WITH upserted AS (
+          WITH before AS (
+            SELECT username, language_code, chat_id FROM identities WHERE telegram_user_id = ${user.telegramUserId}
+          ), upserted AS (
             INSERT INTO identities (telegram_user_id, username, language_code, chat_id)
             VALUES (${user.telegramUserId}, ${user.username ?? null}, ${user.languageCode ?? null}, ${user.chatId ?? null})
             ON CONFLICT (telegram_user_id) DO UPDATE SET
@@ -101,9 +104,18 @@ export class Identity extends Context.Service<Identity, {
               chat_id = COALESCE(EXCLUDED.chat_id, identities.chat_id),
               updated_at = now()
             RETURNING *, (xmax = 0) AS inserted
+          ), changes AS (
+            SELECT u.telegram_user_id, u.inserted, array_remove(ARRAY[
+              CASE WHEN b.username IS DISTINCT FROM u.username THEN 'username' END,
+              CASE WHEN b.language_code IS DISTINCT FROM u.language_code THEN 'language_code' END,
+              CASE WHEN b.chat_id IS DISTINCT FROM u.chat_id THEN 'chat_id' END
+            ], NULL) AS fields
+            FROM upserted u LEFT JOIN before b ON true
           ), audited AS (
-            INSERT INTO identity_audit (telegram_user_id, action, actor)
-            SELECT telegram_user_id, 'created', ${actor} FROM upserted WHERE inserted
+            INSERT INTO identity_audit (telegram_user_id, action, actor, detail)
+            SELECT telegram_user_id, CASE WHEN inserted THEN 'created' ELSE 'profile_changed' END, ${actor},
+                   CASE WHEN inserted THEN '{}'::jsonb ELSE jsonb_build_object('fields', to_jsonb(fields)) END
+            FROM changes WHERE inserted OR cardinality(fields) > 0
           )
           SELECT * FROM upserted
         `

@@ -66,7 +66,7 @@ const codeOf = (response: { readonly body: unknown }) => (response.body as { err
 describe("sign-in API", () => {
   it.live("valid initData: 200 with a JWT that verifies against the JWKS alone; the first sign-in creates the profile", () =>
     Effect.gen(function*() {
-      const { url, call, count } = yield* setup()
+      const { url, call, count, sql } = yield* setup()
       const response = yield* exchange(call, initDataFor({ id: 5001, first_name: "Ann", language_code: "it" }, botToken, now(), {
         chat_type: "sender"
       }))
@@ -84,11 +84,17 @@ describe("sign-in API", () => {
       assert.strictEqual(payload.exp! - payload.iat!, body.expires_in)
       assert.strictEqual(yield* count("identities"), 1)
       assert.strictEqual(yield* count("identity_audit"), 1)
-      // A second sign-in updates the same profile.
+      // A second sign-in updates the same profile; only a change is audited, and the audit names no values.
       const again = yield* exchange(call, initDataFor({ id: 5001, first_name: "Ann" }, botToken, now()))
       assert.strictEqual(again.status, 200)
       assert.strictEqual(yield* count("identities"), 1)
       assert.strictEqual(yield* count("session_families"), 2)
+      assert.strictEqual(yield* count("identity_audit"), 1)
+      const renamed = yield* exchange(call, initDataFor({ id: 5001, first_name: "Ann", username: "ann_new" }, botToken, now()))
+      assert.strictEqual(renamed.status, 200)
+      const audit = yield* sql(Effect.flatMap(SqlClient, (q) => q<{ action: string; detail: unknown }>`
+        SELECT action, detail FROM identity_audit ORDER BY id`))
+      assert.deepStrictEqual(audit.map((a) => [a.action, a.detail]), [["created", {}], ["profile_changed", { fields: ["username"] }]])
     }))
 
   it.live("tampered, unsigned, foreign, stale, future, duplicated and truncated initData: 401 with its code, nothing created", () =>
@@ -145,6 +151,13 @@ describe("sign-in API", () => {
       assert.strictEqual(codeOf(stale), "expired")
       const unsigned = yield* call("POST", "/v1/tg/login-widget", { ...fields, id: 7004 })
       assert.strictEqual(codeOf(unsigned), "missing_hash")
+      const foreign = yield* call("POST", "/v1/tg/login-widget",
+        signLoginWidget({ ...fields, id: 7005 }, "654321:OTHER-token-bbbbbbbbbbbbbbbbbbbbbbbbb"))
+      assert.strictEqual(codeOf(foreign), "invalid_signature")
+      const future = yield* call("POST", "/v1/tg/login-widget", signLoginWidget({ ...fields, id: 7006, auth_date: now() + 3600 }, botToken))
+      assert.strictEqual(codeOf(future), "from_future")
+      const notJson = yield* call("POST", "/v1/tg/login-widget", "id=7007")
+      assert.strictEqual(notJson.status, 400)
       assert.strictEqual(yield* count("identities"), 1)
     }))
 

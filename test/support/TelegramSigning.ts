@@ -16,7 +16,7 @@ export const signInitData = (fields: Readonly<Record<string, string>>, botToken:
 }
 
 export const initDataFor = (
-  user: { readonly id: number; readonly first_name: string; readonly language_code?: string },
+  user: { readonly id: number; readonly first_name: string; readonly language_code?: string; readonly username?: string },
   botToken: string,
   authDate: number,
   extra: Readonly<Record<string, string>> = {}
