@@ -1,8 +1,8 @@
 /**
  * The layer each role needs, and the process made of the roles in `ROLES`.
  *
- * - `http`: the HTTP server (webhook, health, metrics, and the sign-in API when `JWT_KEY_ENCRYPTION_KEY` is
- *   set); in polling mode also the `getUpdates` poller.
+ * - `http`: the HTTP server (webhook, health, metrics; the sign-in API when `JWT_KEY_ENCRYPTION_KEY` is set,
+ *   the platform's API when `INTERNAL_API_TOKEN` is set); in polling mode also the `getUpdates` poller.
  * - `worker`: partition ownership, partition readers, chat actors running the bot.
  * - `sender`: drains the outbox lanes (notify, bulk) of the outbox partitions it owns, within the shared limits.
  * - `notifier`: platform events into the outbox (arrives with its own issue; no background work yet).
@@ -16,10 +16,12 @@ import * as BotHandler from "../src/bot/BotHandler.ts"
 import * as Auth from "../src/http/Auth.ts"
 import { AuthLimits } from "../src/http/AuthLimits.ts"
 import * as Health from "../src/http/Health.ts"
+import * as Internal from "../src/http/Internal.ts"
 import * as Webhook from "../src/http/Webhook.ts"
 import { BotApi } from "../services/BotApi.ts"
 import { ChatState } from "../services/ChatState.ts"
 import { Chats } from "../services/Chats.ts"
+import { DeepLinks } from "../services/DeepLinks.ts"
 import { Identity } from "../services/Identity.ts"
 import { InitDataVerifier } from "../services/InitDataVerifier.ts"
 import { LoginWidgetVerifier } from "../services/LoginWidgetVerifier.ts"
@@ -69,8 +71,18 @@ export const signIn = Layer.unwrap(Effect.gen(function*() {
   )))
 }))
 
+/** The platform's API (`/v1/internal/*`), served when `INTERNAL_API_TOKEN` is set. */
+export const internal = Layer.unwrap(Effect.gen(function*() {
+  const token = yield* Env.internalApiToken
+  if (token._tag === "None") {
+    yield* Effect.logWarning("INTERNAL_API_TOKEN is not set: the platform's API (/v1/internal/*) is not served")
+    return Layer.empty
+  }
+  return Internal.layer(token.value).pipe(Layer.provide(DeepLinks.layer))
+}))
+
 /**
- * The HTTP role: health, metrics, the sign-in API and, in webhook mode, the webhook (served in front of the Effect app, see
+ * The HTTP role: health, metrics, the sign-in API, the platform's API and, in webhook mode, the webhook (served in front of the Effect app, see
  * `Webhook.ts`); in polling mode the `getUpdates` poller instead.
  */
 export const http = Layer.unwrap(Effect.gen(function*() {
@@ -84,7 +96,7 @@ export const http = Layer.unwrap(Effect.gen(function*() {
     { port, host }
   )
   const proxies = yield* Env.trustedProxies
-  const app = HttpRouter.serve(Layer.mergeAll(Health.layer, signIn), {
+  const app = HttpRouter.serve(Layer.mergeAll(Health.layer, signIn, internal), {
     disableLogger: true,
     // Behind a known proxy the client address (rate limits) is the one it appended to `X-Forwarded-For`.
     ...(proxies.length === 0 ? {} : { middleware: HttpMiddleware.xForwardedHeaders({ trustedProxies: proxies }) })

@@ -37,6 +37,18 @@ export const webhookSecret = Config.schema(
   "WEBHOOK_SECRET"
 )
 export const publicUrl = Config.option(Config.String("PUBLIC_URL"))
+/** Bearer token of `/v1/internal/*`; at least 32 characters. */
+export const internalApiToken = Config.option(Config.schema(
+  Schema.Redacted(Schema.String.check(Schema.isMinLength(32))),
+  "INTERNAL_API_TOKEN"
+))
+/** The bot's username for `t.me` links; unset: asked from Telegram (`getMe`) once. */
+export const botUsername = Config.option(
+  Config.schema(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_]{5,32}$/)), "BOT_USERNAME")
+)
+/** The Mini App's short name, as registered with @BotFather (`t.me/<bot>/<app>`). */
+export const miniAppName = Config.schema(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_]{3,30}$/)), "MINI_APP_NAME")
+  .pipe(Config.withDefault("app"))
 export const redisUrl = Config.Redacted("REDIS_URL").pipe(
   Config.withDefault(Redacted.make("redis://127.0.0.1:6379"))
 )
@@ -122,6 +134,9 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "TELEGRAM_ENV", fallback: "production", meaning: "which Telegram public key checks Ed25519 signatures" },
   { name: "WEBHOOK_SECRET", fallback: "none", meaning: "expected X-Telegram-Bot-Api-Secret-Token (http role)" },
   { name: "PUBLIC_URL", fallback: "none", meaning: "public https base URL" },
+  { name: "INTERNAL_API_TOKEN", fallback: "none", meaning: "bearer token for /v1/internal/* (at least 32 characters); unset: those routes are not served" },
+  { name: "BOT_USERNAME", fallback: "from getMe", meaning: "the bot's username in t.me links" },
+  { name: "MINI_APP_NAME", fallback: "app", meaning: "the Mini App's short name in t.me/<bot>/<app> links" },
   { name: "UPDATES_MODE", fallback: "webhook", meaning: "webhook or polling (getUpdates)" },
   { name: "REDIS_URL", fallback: "redis://127.0.0.1:6379", meaning: "Redis" },
   { name: "REDIS_PREFIX", fallback: "tg:", meaning: "prefix of every Redis key" },

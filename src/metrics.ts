@@ -141,3 +141,10 @@ export const apiResponses = byLabels((route, codeClass) =>
     incremental: true,
     attributes: { route, code_class: codeClass }
   }))
+
+export const deepLinkEvents = byLabel((result: string) =>
+  Metric.counter("tg_deep_link_events_total", {
+    description: "Deep-link resolutions by result (ok, reused, expired, not_yours, invalid)",
+    incremental: true,
+    attributes: { result }
+  }))
