@@ -20,7 +20,9 @@ import * as Internal from "../src/http/Internal.ts"
 import * as Webhook from "../src/http/Webhook.ts"
 import { BotApi } from "../services/BotApi.ts"
 import { ChatState } from "../services/ChatState.ts"
+import { Arrivals } from "../services/Arrivals.ts"
 import { Chats } from "../services/Chats.ts"
+import { GatewayEvents } from "../services/GatewayEvents.ts"
 import { DeepLinks } from "../services/DeepLinks.ts"
 import { Identity } from "../services/Identity.ts"
 import { InitDataVerifier } from "../services/InitDataVerifier.ts"
@@ -67,7 +69,8 @@ export const signIn = Layer.unwrap(Effect.gen(function*() {
     Sessions.layer,
     Identity.layer,
     Platform.layer,
-    AuthLimits.layer
+    AuthLimits.layer,
+    GatewayEvents.layer
   )))
 }))
 
@@ -116,7 +119,10 @@ export const worker = <E, R>(handler: Layer.Layer<UpdateHandler, E, R>) =>
 export const sender = OutboxSender.layer.pipe(Layer.provide(Layer.mergeAll(Sender.layer, Chats.layer)))
 
 /** The production handler: the bot's Composer. */
-export const botHandler = BotHandler.layer.pipe(Layer.provide(Chats.layer))
+export const botHandler = BotHandler.layer.pipe(Layer.provide(Layer.mergeAll(
+  Chats.layer,
+  Arrivals.layer.pipe(Layer.provide(Layer.mergeAll(DeepLinks.layer, Identity.layer, GatewayEvents.layer)))
+)))
 
 /** Every role listed in `ROLES`, on the shared infrastructure, with telemetry. */
 export const app = Layer.unwrap(Effect.gen(function*() {

@@ -58,8 +58,8 @@ export class Identity extends Context.Service<Identity, {
     readonly platformUserId: string
     readonly chatId: number | undefined
   }, actor: Actor) => Effect.Effect<IdentityRecord, AlreadyLinked | SqlError>
-  /** Clears the link; `false` when there was none. Consents are kept for a later link. */
-  readonly unlink: (telegramUserId: number, actor: Actor) => Effect.Effect<boolean, SqlError>
+  /** Clears the link; answers the platform user it was linked to, if any. Consents are kept for a later link. */
+  readonly unlink: (telegramUserId: number, actor: Actor) => Effect.Effect<string | undefined, SqlError>
   readonly setConsents: (
     telegramUserId: number,
     changes: ConsentChanges,
@@ -151,9 +151,9 @@ export class Identity extends Context.Service<Identity, {
           WHERE i.telegram_user_id = old.telegram_user_id AND old.platform_user_id IS NOT NULL
           RETURNING old.platform_user_id AS previous
         `
-        if (rows[0] === undefined) return false
+        if (rows[0] === undefined) return undefined
         yield* audit(telegramUserId, "unlinked", actor, { platform_user_id: rows[0].previous })
-        return true
+        return rows[0].previous
       }, (effect) => sql.withTransaction(effect))
 
       const setConsents = Effect.fn("Identity.setConsents")(function*(telegramUserId: number,

@@ -3,7 +3,8 @@ import { Composer } from "grammy"
 import type { BotContext } from "./BotContext.ts"
 import { fallback } from "./features/Fallback.ts"
 import { help } from "./features/Help.ts"
+import { link } from "./features/Link.ts"
 import { menu } from "./features/Menu.ts"
 import { start } from "./features/Start.ts"
 
-export const bot = new Composer<BotContext>(start, help, menu, fallback)
+export const bot = new Composer<BotContext>(start, link, help, menu, fallback)

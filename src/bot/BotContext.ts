@@ -4,12 +4,15 @@
  */
 import { Schema } from "effect"
 import type { Context } from "grammy"
+import type { Arrival } from "../../services/Arrivals.ts"
 import type { Language, Texts } from "./texts/index.ts"
 
 export const BotSession = Schema.Struct({
   language: Schema.optional(Schema.Literals(["en", "it"])),
   startedAt: Schema.optional(Schema.Number),
-  startPayload: Schema.optional(Schema.String)
+  startPayload: Schema.optional(Schema.String),
+  /** A `link_account` deep link waiting for the player's confirmation, until `until` (ms since the epoch). */
+  pendingLink: Schema.optional(Schema.Struct({ platformUserId: Schema.String, until: Schema.Number }))
 })
 export type BotSession = typeof BotSession.Type
 
@@ -17,6 +20,10 @@ export type BotSession = typeof BotSession.Type
 export type BotDeps = {
   readonly recordStart: (chat: { id: number; type: string }, language: string | undefined, payload: string | undefined) => Promise<void>
   readonly publicUrl: string | undefined
+  /** Resolves a deep-link token for the update's user and carries out its action (`services/Arrivals.ts`). */
+  readonly arrive: (token: string) => Promise<Arrival>
+  /** Links the update's user to `platformUserId` after confirmation. */
+  readonly confirmLink: (platformUserId: string) => Promise<"linked" | "already_linked">
 }
 
 export type BotContext = Context & {

@@ -9,6 +9,7 @@ import { Cause, type Context, Effect, Exit, Layer, Option, Schema, Schedule } fr
 import { Api, Context as GrammyContext, type Transformer } from "grammy"
 import type { Update } from "grammy/types"
 import * as Env from "../config.ts"
+import { Arrivals } from "../../services/Arrivals.ts"
 import { Chats } from "../../services/Chats.ts"
 import { Sender } from "../../services/Sender.ts"
 import { HandlerError, type Outbound, UpdateHandler } from "../../services/UpdateHandler.ts"
@@ -47,6 +48,7 @@ export const layer = Layer.effect(UpdateHandler)(
   Effect.gen(function*() {
     const sender = yield* Sender
     const chats = yield* Chats
+    const arrivals = yield* Arrivals
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
     const me = yield* sender.botInfo.pipe(
       Effect.tapError((error) => Effect.logWarning("getMe failed, retrying", { error: error.message })),
@@ -58,13 +60,30 @@ export const layer = Layer.effect(UpdateHandler)(
     const runnerIn = (context: Context.Context<never>) => <A, E>(effect: Effect.Effect<A, E>) =>
       Effect.runPromiseExitWith(context)(effect)
 
-    const depsFor = (run: ReturnType<typeof runnerIn>): BotDeps => ({
-      publicUrl,
-      recordStart: async (chat, languageCode, payload) => {
-        const exit = await run(chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode, payload }))
-        if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
+    /** Runs an effect for a grammY handler: its value, or its failure thrown (the actor retries the update). */
+    const promised = async <A, E>(run: ReturnType<typeof runnerIn>, effect: Effect.Effect<A, E>): Promise<A> => {
+      const exit = await run(effect)
+      if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
+      return exit.value
+    }
+
+    const depsFor = (run: ReturnType<typeof runnerIn>, update: Update): BotDeps => {
+      const from = update.message?.from ?? update.callback_query?.from
+      const chat = update.message?.chat ?? update.callback_query?.message?.chat
+      // Event ids from the update: a handler run again after a crash publishes nothing twice.
+      const who = (event: string) => ({
+        telegramUserId: from?.id ?? 0,
+        chatId: chat?.type === "private" ? chat.id : undefined,
+        eventId: `${update.update_id}:${event}`
+      })
+      return {
+        publicUrl,
+        recordStart: (chat, languageCode, payload) =>
+          promised(run, chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode, payload })),
+        arrive: (token) => promised(run, arrivals.arrive(token, who("arrival"))),
+        confirmLink: (platformUserId) => promised(run, arrivals.confirmLink(who("linked"), platformUserId))
       }
-    })
+    }
 
     return {
       handle: (input) =>
@@ -75,7 +94,7 @@ export const layer = Layer.effect(UpdateHandler)(
               const session: BotSession = Option.getOrElse(decodeSession(input.session), () => ({}))
               const ctx = new GrammyContext(input.update as unknown as Update, apiFor(input.outbound, run), me)
               const language = languageOf(session.language, ctx.from?.language_code)
-              Object.assign(ctx, { session, language, t: texts[language], deps: depsFor(run) })
+              Object.assign(ctx, { session, language, t: texts[language], deps: depsFor(run, input.update as unknown as Update) })
               await middleware(ctx as BotContext, async () => {})
               return (ctx as BotContext).session as Record<string, unknown>
             },

@@ -13,6 +13,7 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Metrics from "../metrics.ts"
 import type { InitData } from "../domain/TelegramAuth.ts"
+import { GatewayEvents } from "../../services/GatewayEvents.ts"
 import { Identity, type IdentityRecord } from "../../services/Identity.ts"
 import { InitDataVerifier } from "../../services/InitDataVerifier.ts"
 import { LoginWidgetVerifier } from "../../services/LoginWidgetVerifier.ts"
@@ -32,6 +33,7 @@ export const layer = HttpRouter.use((router) =>
     const platform = yield* Platform
     const limits = yield* AuthLimits
     const sql = yield* SqlClient
+    const events = yield* GatewayEvents
 
     /** Runs a route: failures become the contract's JSON; every answer is counted. */
     const route = <E, R>(name: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
@@ -166,12 +168,21 @@ export const layer = HttpRouter.use((router) =>
 
     yield* router.add("DELETE", "/v1/tg/link", route("link", Effect.gen(function*() {
       const claims = yield* authenticated
-      // One transaction: the link goes and every session of the account with it.
-      const [unlinked, revoked] = yield* sql.withTransaction(Effect.all([
-        identity.unlink(claims.tgUid, "user"),
-        sessions.revokeAll(claims.tgUid, "unlinked")
-      ]))
-      return json(200, { unlinked, sessions_revoked: revoked })
+      // One transaction: the link goes, every session of the account with it, and the platform is told before
+      // it commits (if Redis fails, nothing changed and the client retries; the event id, one per token, keeps
+      // a retried request from publishing twice).
+      const [previous, revoked] = yield* sql.withTransaction(Effect.gen(function*() {
+        const result = yield* Effect.all([identity.unlink(claims.tgUid, "user"), sessions.revokeAll(claims.tgUid, "unlinked")])
+        if (result[0] !== undefined) {
+          yield* events.publish(`unlinked:${claims.jti}`, {
+            type: "telegram_unlinked",
+            telegram_user_id: claims.tgUid,
+            platform_user_id: result[0]
+          })
+        }
+        return result
+      }))
+      return json(200, { unlinked: previous !== undefined, sessions_revoked: revoked })
     })))
 
     yield* router.add("GET", "/.well-known/jwks.json", route("jwks", Effect.map(tokens.jwks, (jwks) =>

@@ -41,13 +41,14 @@ describe("bot", () => {
   it.live("accepts a deep-link payload, refuses a malformed one, answers in Italian to Italian users", () =>
     Effect.gen(function*() {
       const { emulator } = yield* startBotGateway("t-bot-payload")
+      // A well-formed payload that is no deep link of ours: welcomed, and told the link is not valid.
       yield* emulator.injectUpdate(UpdateBuilders.command({ chatId: 502, command: "start", args: "camp_AbC-123" }))
-      const [linked] = yield* emulator.awaitMessages(502, 1)
-      assert.strictEqual(linked!.text, `${en.welcome}\n\n${en.linkReceived}`)
+      const [unknown] = yield* emulator.awaitMessages(502, 1)
+      assert.strictEqual(unknown!.text, `${en.welcome}\n\n${en.linkInvalid}`)
 
       yield* emulator.injectUpdate(UpdateBuilders.command({ chatId: 503, command: "start", args: "bad$payload" }))
       const [refused] = yield* emulator.awaitMessages(503, 1)
-      assert.strictEqual(refused!.text, en.linkInvalid)
+      assert.strictEqual(refused!.text, `${en.welcome}\n\n${en.linkInvalid}`)
 
       yield* emulator.injectUpdate(UpdateBuilders.command({ chatId: 504, command: "start", from: { id: 504, language_code: "it" } }))
       const [benvenuto] = yield* emulator.awaitMessages(504, 1)

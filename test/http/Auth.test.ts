@@ -14,7 +14,7 @@ import * as Crypto from "node:crypto"
 import * as Postgres from "../../layers/Postgres.ts"
 import { Identity } from "../../services/Identity.ts"
 import { seed } from "../../services/platform/Seed.ts"
-import { config, gatewayEnv, testDatabase, testPrefix } from "../support/Infra.ts"
+import { config, gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { initDataFor, signInitData, signLoginWidget } from "../support/TelegramSigning.ts"
 
@@ -28,7 +28,11 @@ const setup = (extra: Record<string, string> = {}) =>
     const env = gatewayEnv({
       prefix,
       databaseUrl,
-      extra: { JWT_KEY_ENCRYPTION_KEY: Crypto.randomBytes(32).toString("base64"), ...extra }
+      extra: {
+        JWT_KEY_ENCRYPTION_KEY: Crypto.randomBytes(32).toString("base64"),
+        GATEWAY_EVENTS_STREAM: `${prefix}gateway:events`,
+        ...extra
+      }
     })
     const { url } = yield* startGateway({ env })
     // The test's own view of the database, as the notification path and the operator's tools have it.
@@ -54,7 +58,13 @@ const setup = (extra: Record<string, string> = {}) =>
         services
       ).pipe(Effect.map((rows) => Number(rows[0]!.n)))
     const sql = <A, E>(effect: Effect.Effect<A, E, SqlClient>) => Effect.provide(effect, services)
-    return { url, call, count, identity, sql }
+    const redis = yield* redisClient()
+    const events = Effect.promise(async () =>
+      (await redis.xrange(`${prefix}gateway:events`, "-", "+")).map(([, fields]) =>
+        JSON.parse(fields[fields.indexOf("event") + 1]!) as Record<string, unknown>
+      )
+    )
+    return { url, call, count, identity, sql, events }
   })
 
 type Call = Effect.Success<ReturnType<typeof setup>>["call"]
@@ -276,7 +286,7 @@ describe("sign-in API", () => {
 
   it.live("unlink: the notification path sees it on its next read, sessions end, /me shows no platform data", () =>
     Effect.gen(function*() {
-      const { call, identity } = yield* setup()
+      const { call, identity, events } = yield* setup()
       const signedIn = (yield* exchange(call, initDataFor({ id: 9201, first_name: "Gus" }, botToken, now(), {
         chat_type: "sender"
       }))).body as { jwt: string; refresh_token: string }
@@ -287,6 +297,9 @@ describe("sign-in API", () => {
       assert.strictEqual(unlinked.status, 200)
       assert.deepStrictEqual(unlinked.body, { unlinked: true, sessions_revoked: 1 })
       assert.deepStrictEqual(yield* recipients, [])
+      assert.deepStrictEqual((yield* events).map((e) => [e["type"], e["telegram_user_id"], e["platform_user_id"]]), [
+        ["telegram_unlinked", 9201, "player-9201"]
+      ])
       const refresh = yield* call("POST", "/v1/tg/refresh", { refresh_token: signedIn.refresh_token })
       assert.strictEqual(codeOf(refresh), "session_revoked")
       const me = yield* call("GET", "/v1/tg/me", undefined, bearer(signedIn.jwt))

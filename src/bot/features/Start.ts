@@ -1,12 +1,21 @@
 /**
- * `/start` with and without a deep-link payload. A payload must be 1-64 characters of `A-Z a-z 0-9 _ -`
- * (what Telegram allows); the chat is recorded (first touch keeps its payload) and greeted with the main menu.
+ * `/start` with and without a deep-link payload. A payload must be 1-64 characters of `A-Z a-z 0-9 _ -` (what
+ * Telegram allows); the chat is recorded (first touch keeps its payload) and greeted with the main menu. A
+ * payload is a one-time deep-link token (`services/Arrivals.ts`): a campaign or a referral is welcomed, a
+ * `link_account` asks the player to confirm, a `resume` offers to continue; a reused, expired, foreign or
+ * unknown token gets its own friendly message, never internal detail.
  */
-import { Composer } from "grammy"
+import { Composer, InlineKeyboard } from "grammy"
+import type { Arrival } from "../../../services/Arrivals.ts"
 import type { BotContext } from "../BotContext.ts"
+import * as CallbackData from "../CallbackData.ts"
 import { mainMenu } from "../keyboards/MainMenu.ts"
+import type { Texts } from "../texts/index.ts"
 
 const payloadPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+/** How long a `link_account` confirmation stays valid in the chat. */
+const confirmWithinMs = 10 * 60_000
 
 export const start = new Composer<BotContext>()
 
@@ -24,12 +33,64 @@ start.command("start", async (ctx) => {
     startedAt: ctx.session.startedAt ?? ctx.message?.date ?? 0,
     ...(valid && payload !== "" ? { startPayload: payload } : {})
   }
+  // A first visit is welcomed whatever the link said; a returning player gets the link's answer alone.
+  const withGreeting = (text: string) => firstTime ? `${ctx.t.welcome}\n\n${text}` : text
   if (!valid) {
-    await ctx.reply(ctx.t.linkInvalid, { reply_markup: mainMenu(ctx.t) })
+    await ctx.reply(withGreeting(ctx.t.linkInvalid), { reply_markup: mainMenu(ctx.t) })
     return
   }
-  const greeting = firstTime ? ctx.t.welcome : ctx.t.welcomeBack
-  await ctx.reply(payload === "" ? greeting : `${greeting}\n\n${ctx.t.linkReceived}`, {
-    reply_markup: mainMenu(ctx.t)
+  if (payload === "" || ctx.from === undefined) {
+    await ctx.reply(firstTime ? ctx.t.welcome : ctx.t.welcomeBack, { reply_markup: mainMenu(ctx.t) })
+    return
+  }
+  const arrival = await ctx.deps.arrive(payload)
+  if (arrival.kind === "link_account") {
+    ctx.session = {
+      ...ctx.session,
+      pendingLink: { platformUserId: arrival.platformUserId, until: (ctx.message?.date ?? 0) * 1000 + confirmWithinMs }
+    }
+    await ctx.reply(withGreeting(ctx.t.linkConfirm), {
+      reply_markup: new InlineKeyboard()
+        .text(ctx.t.linkConfirmButton, CallbackData.encode("link", "confirm"))
+        .text(ctx.t.linkCancelButton, CallbackData.encode("link", "cancel"))
+    })
+    return
+  }
+  const [text, buttons] = answerTo(arrival, ctx.t, ctx.deps.publicUrl)
+  await ctx.reply(withGreeting(text), {
+    reply_markup: buttons ?? mainMenu(ctx.t)
   })
 })
+
+/** The message (and inline buttons, if any) for an arrival other than a link to confirm. */
+const answerTo = (arrival: Arrival, t: Texts, publicUrl: string | undefined): readonly [string, InlineKeyboard | undefined] => {
+  const app = publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/app/` : undefined
+  switch (arrival.kind) {
+    case "refused":
+      return [
+        arrival.result === "reused" ? t.linkReused
+          : arrival.result === "expired" ? t.linkExpired
+          : arrival.result === "not_yours" ? t.linkNotYours
+          : t.linkInvalid,
+        undefined
+      ]
+    case "campaign":
+      return [
+        t.campaignWelcome,
+        arrival.landing !== undefined && app !== undefined
+          ? new InlineKeyboard().webApp(t.landing[arrival.landing.type], `${app}#/${arrival.landing.type}/${encodeURIComponent(arrival.landing.id)}`)
+          : undefined
+      ]
+    case "referral":
+      return [t.referralWelcome, undefined]
+    case "resume":
+      return [
+        t.resumePrompt,
+        app === undefined
+          ? undefined
+          : new InlineKeyboard().webApp(t.resumeButton, `${app}#/${arrival.step}${arrival.id === undefined ? "" : `/${encodeURIComponent(arrival.id)}`}`)
+      ]
+    case "link_account":
+      return [t.linkInvalid, undefined]
+  }
+}
