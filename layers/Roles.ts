@@ -8,7 +8,7 @@
  * - `notifier`: platform events into the outbox (arrives with its own issue; no background work yet).
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Schedule } from "effect"
 import { HttpMiddleware, HttpRouter } from "effect/http"
 import * as Http from "node:http"
 import * as Env from "../src/config.ts"
@@ -62,7 +62,17 @@ export const signIn = Layer.unwrap(Effect.gen(function*() {
     yield* Effect.logWarning("JWT_KEY_ENCRYPTION_KEY is not set: the sign-in API (/v1/tg/*) is not served")
     return Layer.empty
   }
-  return Auth.layer.pipe(Layer.provide(Layer.mergeAll(
+  // Every hour, sessions ended more than a day ago are deleted (each process may do it; it is idempotent).
+  const janitor = Layer.effectDiscard(Effect.gen(function*() {
+    const sessions = yield* Sessions
+    yield* sessions.purgeExpired.pipe(
+      Effect.tap((deleted) => deleted > 0 ? Effect.logInfo("expired sessions deleted", { rows: deleted }) : Effect.void),
+      Effect.catch((error) => Effect.logWarning("expired sessions not deleted", { error: String(error) })),
+      Effect.repeat(Schedule.spaced("1 hour")),
+      Effect.forkScoped
+    )
+  }))
+  return Layer.merge(Auth.layer, janitor).pipe(Layer.provide(Layer.mergeAll(
     InitDataVerifier.layer,
     LoginWidgetVerifier.layer,
     TokenIssuer.layer,

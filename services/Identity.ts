@@ -105,7 +105,7 @@ export class Identity extends Context.Service<Identity, {
               updated_at = now()
             RETURNING *, (xmax = 0) AS inserted
           ), changes AS (
-            SELECT u.telegram_user_id, u.inserted, array_remove(ARRAY[
+            SELECT u.telegram_user_id, u.inserted, EXISTS (SELECT 1 FROM before) AS seen, array_remove(ARRAY[
               CASE WHEN b.username IS DISTINCT FROM u.username THEN 'username' END,
               CASE WHEN b.language_code IS DISTINCT FROM u.language_code THEN 'language_code' END,
               CASE WHEN b.chat_id IS DISTINCT FROM u.chat_id THEN 'chat_id' END
@@ -115,7 +115,9 @@ export class Identity extends Context.Service<Identity, {
             INSERT INTO identity_audit (telegram_user_id, action, actor, detail)
             SELECT telegram_user_id, CASE WHEN inserted THEN 'created' ELSE 'profile_changed' END, ${actor},
                    CASE WHEN inserted THEN '{}'::jsonb ELSE jsonb_build_object('fields', to_jsonb(fields)) END
-            FROM changes WHERE inserted OR cardinality(fields) > 0
+            -- A row another sign-in inserted after this statement's snapshot (before is empty, nothing inserted here)
+            -- has no known previous values: nothing is claimed to have changed.
+            FROM changes WHERE inserted OR (seen AND cardinality(fields) > 0)
           )
           SELECT * FROM upserted
         `
@@ -159,19 +161,24 @@ export class Identity extends Context.Service<Identity, {
       const setConsents = Effect.fn("Identity.setConsents")(function*(telegramUserId: number,
         changes: ConsentChanges, actor: Actor)
       {
-        const rows = yield* sql<Row>`
+        const current = yield* sql<Row>`SELECT * FROM identities WHERE telegram_user_id = ${telegramUserId} FOR UPDATE`
+        if (current[0] === undefined) return undefined
+        const before = toRecord(current[0]).consents
+        // Only what really changes is written and audited: setting a consent to its value is no change.
+        const changed = Object.fromEntries(
+          consentTypes.flatMap((type) => changes[type] !== undefined && changes[type] !== before[type] ? [[type, changes[type]]] : [])
+        ) as Partial<Consents>
+        if (Object.keys(changed).length === 0) return before
+        yield* sql`
           UPDATE identities SET
-            consent_promotions = COALESCE(${changes.promotions ?? null}::boolean, consent_promotions),
-            consent_tournaments = COALESCE(${changes.tournaments ?? null}::boolean, consent_tournaments),
-            consent_payouts = COALESCE(${changes.payouts ?? null}::boolean, consent_payouts),
+            consent_promotions = ${changed.promotions ?? before.promotions},
+            consent_tournaments = ${changed.tournaments ?? before.tournaments},
+            consent_payouts = ${changed.payouts ?? before.payouts},
             updated_at = now()
           WHERE telegram_user_id = ${telegramUserId}
-          RETURNING *
         `
-        if (rows[0] === undefined) return undefined
-        const changed = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined))
-        if (Object.keys(changed).length > 0) yield* audit(telegramUserId, "consents_changed", actor, changed)
-        return toRecord(rows[0]).consents
+        yield* audit(telegramUserId, "consents_changed", actor, changed)
+        return { ...before, ...changed }
       }, (effect) => sql.withTransaction(effect))
 
       const recipients = Effect.fn("Identity.recipients")(function*(platformUserId: string,

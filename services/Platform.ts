@@ -51,7 +51,9 @@ export class Platform extends Context.Service<Platform, {
 }>()("tg-gateway/services/Platform") {
   /** The operator's backend when `PLATFORM_API_URL` is set, else the reference tables. */
   static readonly layer = Layer.unwrap(Effect.gen(function*() {
-    return Option.isSome(yield* Env.platformApiUrl) ? Platform.layerHttp : Platform.layerReference
+    if (Option.isSome(yield* Env.platformApiUrl)) return Platform.layerHttp
+    yield* Effect.logWarning("PLATFORM_API_URL is not set: the platform is the reference tables in the gateway's Postgres (demo data)")
+    return Platform.layerReference
   }))
 
   /** The reference tables (`ref_*`) in the gateway's Postgres. */

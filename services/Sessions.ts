@@ -8,11 +8,12 @@
  * Tokens are 256 random bits (`rt_` + base64url); only their SHA-256 is stored, so a database dump holds no
  * usable token. Looking a token up by its hash compares nothing secret in application code.
  */
-import { Clock, Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Metric, Schema } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Crypto from "node:crypto"
 import * as Env from "../src/config.ts"
+import * as Metrics from "../src/metrics.ts"
 
 export const sessionFailures = ["refresh_invalid", "refresh_expired", "refresh_reused", "session_revoked"] as const
 
@@ -30,10 +31,22 @@ export type Refreshed = {
 export class Sessions extends Context.Service<Sessions, {
   /** A new family after a verified sign-in (`method`: `initdata`, `login_widget`). */
   readonly start: (telegramUserId: number, method: string) => Effect.Effect<Refreshed, SqlError>
-  /** Uses `token` once and answers its replacement. */
-  readonly refresh: (token: string) => Effect.Effect<Refreshed, SessionError | SqlError>
+  /**
+   * Uses `token` once and answers its replacement with what `answer` makes for its user (the access token),
+   * in one transaction: if `answer` fails, the token stays unused and the client may retry with it. Refusals
+   * commit (a reuse revokes the family for good).
+   */
+  readonly refresh: <A, E>(
+    token: string,
+    answer: (telegramUserId: number) => Effect.Effect<A, E>
+  ) => Effect.Effect<Refreshed & { readonly answer: A }, SessionError | SqlError | E>
   /** Revokes every live family of the user; answers how many. */
   readonly revokeAll: (telegramUserId: number, reason: string) => Effect.Effect<number, SqlError>
+  /**
+   * Deletes families ended more than a day ago (with their tokens) and tokens expired more than a day ago;
+   * answers how many rows went. Idempotent: every process may run it.
+   */
+  readonly purgeExpired: Effect.Effect<number, SqlError>
 }>()("tg-gateway/services/Sessions") {
   static readonly layer = Layer.effect(Sessions)(
     Effect.gen(function*() {
@@ -73,12 +86,15 @@ export class Sessions extends Context.Service<Sessions, {
       })
 
       const revokeFamily = (familyId: string, reason: string) =>
-        sql`
-          UPDATE session_families SET revoked_at = now(), revoked_reason = ${reason}
-          WHERE family_id = ${familyId} AND revoked_at IS NULL
-        `
+        Effect.andThen(
+          sql`
+            UPDATE session_families SET revoked_at = now(), revoked_reason = ${reason}
+            WHERE family_id = ${familyId} AND revoked_at IS NULL
+          `,
+          Metric.update(Metrics.sessionsRevoked(reason), 1)
+        )
 
-      const rotate = Effect.fn("Sessions.refresh")(function*(token: string) {
+      const rotate = <A, E>(token: string, answer: (telegramUserId: number) => Effect.Effect<A, E>) => Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         // The row is locked: of two requests presenting the same token, one rotates it and the other sees reuse.
         const rows = yield* sql<{
@@ -103,34 +119,50 @@ export class Sessions extends Context.Service<Sessions, {
           return yield* refused("refresh_reused", "this refresh token was already used; the session is revoked")
         }
         if (row.expires_at.getTime() <= now) return yield* refused("refresh_expired", "the refresh token has expired")
+        const telegramUserId = Number(row.telegram_user_id)
+        const answered = yield* answer(telegramUserId)
         yield* sql`UPDATE refresh_tokens SET used_at = now() WHERE token_hash = ${hashOf(token)}`
         const { token: next, expiresAt } = yield* mint(row.family_id, row.family_expires_at, now)
-        return { telegramUserId: Number(row.telegram_user_id), refreshToken: next, expiresAt }
-      }, (effect) =>
-        // A refusal commits (the reuse revocation must stay written); a database error rolls everything back.
-        sql.withTransaction(effect.pipe(Effect.catchTag("SessionError", (refusal) => Effect.succeed(refusal)))).pipe(
-          Effect.flatMap((outcome) => outcome instanceof SessionError ? Effect.fail(outcome) : Effect.succeed(outcome))
-        ))
+        return { telegramUserId, refreshToken: next, expiresAt, answer: answered }
+      }).pipe(
+        // A refusal commits (the reuse revocation must stay written); any other failure rolls everything back.
+        (effect) => sql.withTransaction(effect.pipe(Effect.catchIf(isSessionError, (refusal) => Effect.succeed(refusal)))),
+        Effect.flatMap((outcome) => outcome instanceof SessionError ? Effect.fail(outcome) : Effect.succeed(outcome)),
+        Effect.withSpan("Sessions.refresh")
+      )
 
       // Something that cannot be a token is refused before a transaction is opened for it.
-      const refresh = (token: string) =>
-        tokenPattern.test(token) ? rotate(token) : refused("refresh_invalid", "not a refresh token")
+      const refresh = <A, E>(token: string, answer: (telegramUserId: number) => Effect.Effect<A, E>) =>
+        tokenPattern.test(token) ? rotate(token, answer) : refused("refresh_invalid", "not a refresh token")
 
       const revokeAll = Effect.fn("Sessions.revokeAll")(function*(telegramUserId: number, reason: string) {
         const rows = yield* sql`
           UPDATE session_families SET revoked_at = now(), revoked_reason = ${reason}
-          WHERE telegram_user_id = ${telegramUserId} AND revoked_at IS NULL
+          WHERE telegram_user_id = ${telegramUserId} AND revoked_at IS NULL AND expires_at > now()
           RETURNING family_id
         `
+        yield* Metric.update(Metrics.sessionsRevoked(reason), rows.length)
         return rows.length
       })
 
-      return { start, refresh, revokeAll }
+      const purgeExpired = Effect.gen(function*() {
+        const families = yield* sql`
+          DELETE FROM session_families WHERE expires_at < now() - interval '1 day' RETURNING family_id
+        `
+        const tokens = yield* sql`
+          DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day' RETURNING family_id
+        `
+        return families.length + tokens.length
+      }).pipe(Effect.withSpan("Sessions.purgeExpired"))
+
+      return { start, refresh, revokeAll, purgeExpired }
     })
   )
 }
 
 const tokenPattern = /^rt_[A-Za-z0-9_-]{43}$/
+
+const isSessionError = (error: unknown): error is SessionError => error instanceof SessionError
 
 const newToken = (): string => `rt_${Crypto.randomBytes(32).toString("base64url")}`
 

@@ -99,7 +99,11 @@ export const trustedProxies = Config.schema(
   "TRUSTED_PROXIES"
 ).pipe(Config.withDefault(""), Config.map((text) => splitList(text).map(IpNetwork.fromStringUnsafe)))
 /** The operator's backend; unset: the reference implementation on the gateway's own Postgres tables. */
-export const platformApiUrl = Config.option(Config.schema(Schema.String.check(Schema.isPattern(/^https?:\/\/\S+$/)), "PLATFORM_API_URL"))
+/** https, except on this machine's loopback (a local backend, tests): the bearer token never travels in clear. */
+export const platformApiUrl = Config.option(Config.schema(
+  Schema.String.check(Schema.isPattern(/^(https:\/\/\S+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/\S*)?)$/)),
+  "PLATFORM_API_URL"
+))
 export const platformApiToken = Config.option(Config.Redacted("PLATFORM_API_TOKEN"))
 export const platformTimeoutMs = intIn("PLATFORM_TIMEOUT_MS", 3000, 100, 60_000)
 

@@ -148,3 +148,10 @@ export const deepLinkEvents = byLabel((result: string) =>
     incremental: true,
     attributes: { result }
   }))
+
+export const sessionsRevoked = byLabel((reason: string) =>
+  Metric.counter("tg_sessions_revoked_total", {
+    description: "Sign-in sessions revoked, by reason (refresh_reused: a copied refresh token; unlinked)",
+    incremental: true,
+    attributes: { reason }
+  }))

@@ -14,7 +14,8 @@ export const Currency = Schema.String.check(Schema.isPattern(/^[A-Z][A-Z0-9]{2,9
 /** A decimal number as a string (`"12.50"`), never a float. */
 export const Decimal = Schema.String.check(Schema.isPattern(/^-?\d{1,20}(\.\d{1,18})?$/))
 /** A user, tournament or transaction id: 1-128 characters, no whitespace or control characters. */
-export const idPattern = /^[^\s\x00-\x1f\x7f]{1,128}$/
+/** Printable, no whitespace, and not `.` or `..` (which a URL path would resolve away). */
+export const idPattern = /^(?!\.{1,2}$)[^\s\x00-\x1f\x7f]{1,128}$/
 export const Id = Schema.String.check(Schema.isPattern(idPattern))
 export const maxPageSize = 100
 

@@ -8,8 +8,8 @@
  * data or tokens are rate-limited per client address before any work, and per Telegram user once it is known
  * (429 with `Retry-After`). Every answer is counted in `tg_api_responses_total{route,code_class}`.
  */
-import { Effect, Metric } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { ByteSize, Effect, Metric } from "effect"
+import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Metrics from "../metrics.ts"
 import type { InitData } from "../domain/TelegramAuth.ts"
@@ -17,9 +17,9 @@ import { GatewayEvents } from "../../services/GatewayEvents.ts"
 import { Identity, type IdentityRecord } from "../../services/Identity.ts"
 import { InitDataVerifier } from "../../services/InitDataVerifier.ts"
 import { LoginWidgetVerifier } from "../../services/LoginWidgetVerifier.ts"
-import { Platform } from "../../services/Platform.ts"
-import { Sessions } from "../../services/Sessions.ts"
-import { TokenIssuer } from "../../services/TokenIssuer.ts"
+import { type Limits, Platform } from "../../services/Platform.ts"
+import { SessionError, Sessions } from "../../services/Sessions.ts"
+import { type Issued, TokenIssuer } from "../../services/TokenIssuer.ts"
 import { ConsentsBody, ExchangeBody, failureResponse, noStore, NoUser, RefreshBody, strict, Unauthenticated } from "./AuthApi.ts"
 import { AuthLimits } from "./AuthLimits.ts"
 
@@ -38,6 +38,8 @@ export const layer = HttpRouter.use((router) =>
     /** Runs a route: failures become the contract's JSON; every answer is counted. */
     const route = <E, R>(name: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
       handler.pipe(
+        // Bodies here are a few KiB at most (initData is capped at 8 KiB): anything larger is refused unread.
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),
         Effect.catch(failureResponse),
         Effect.catchDefect((defect) =>
           Effect.as(
@@ -51,14 +53,12 @@ export const layer = HttpRouter.use((router) =>
     const json = (status: number, body: unknown, headers: Record<string, string> = noStore) =>
       HttpServerResponseJson(status, body, headers)
 
-    /** A verified sign-in: identity, session, token; the answer of exchange, login-widget and refresh alike. */
-    const signedIn = (record: IdentityRecord, refresh: { readonly refreshToken: string }) =>
-      Effect.gen(function*() {
-        const issued = yield* tokens.issue({
-          sub: record.platformUserId ?? `tg:${record.telegramUserId}`,
-          tgUid: record.telegramUserId
-        })
-        return json(200, {
+    const issueFor = (record: IdentityRecord) =>
+      tokens.issue({ sub: record.platformUserId ?? `tg:${record.telegramUserId}`, tgUid: record.telegramUserId })
+
+    /** The answer of exchange, login-widget and refresh alike. */
+    const signedIn = (record: IdentityRecord, issued: Issued, refresh: { readonly refreshToken: string }) =>
+      json(200, {
           jwt: issued.jwt,
           token_type: "Bearer",
           expires_in: issued.expiresIn,
@@ -69,7 +69,6 @@ export const layer = HttpRouter.use((router) =>
             linked: record.platformUserId !== null
           }
         })
-      })
 
     const signIn = (user: {
       readonly id: number
@@ -83,14 +82,16 @@ export const layer = HttpRouter.use((router) =>
           identity.signIn({ telegramUserId: user.id, username: user.username, languageCode: user.language_code, chatId }, "user"),
           sessions.start(user.id, method)
         ], { concurrency: 2 })
-        return yield* signedIn(record, session)
+        return signedIn(record, yield* issueFor(record), session)
       })
 
-    /** The claims of the request's bearer token, and the user's own limit. */
+    /** The claims of the request's bearer token, within the address's and then the user's limits. */
     const authenticated = Effect.gen(function*() {
+      yield* limits.address
       const request = yield* HttpServerRequest.HttpServerRequest
       const header = request.headers["authorization"] ?? ""
-      const match = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(header)
+      // The scheme is case-insensitive (RFC 9110); the token is a compact JWS.
+      const match = /^bearer +([A-Za-z0-9_.-]{1,4096})$/i.exec(header)
       if (match === null) return yield* new Unauthenticated({ message: "missing or malformed bearer token" })
       const claims = yield* tokens.verify(match[1]!)
       yield* limits.user(claims.tgUid)
@@ -115,10 +116,16 @@ export const layer = HttpRouter.use((router) =>
     yield* router.add("POST", "/v1/tg/refresh", route("refresh", Effect.gen(function*() {
       yield* limits.address
       const body = yield* HttpServerRequest.schemaBodyJson(RefreshBody, strict)
-      const refreshed = yield* sessions.refresh(body.refresh_token)
-      const record = yield* identity.get(refreshed.telegramUserId)
-      if (record === undefined) return yield* new Unauthenticated({ message: "unknown user" })
-      return yield* signedIn(record, refreshed)
+      // The user's limit, the identity and the new access token come inside the rotation's transaction: if any
+      // of them fails, the presented token stays unused and a retry with it is not taken for reuse.
+      const refreshed = yield* sessions.refresh(body.refresh_token, (telegramUserId) =>
+        Effect.gen(function*() {
+          yield* limits.user(telegramUserId)
+          const record = yield* identity.get(telegramUserId)
+          if (record === undefined) return yield* new SessionError({ code: "refresh_invalid", message: "unknown user" })
+          return { record, issued: yield* issueFor(record) }
+        }))
+      return signedIn(refreshed.answer.record, refreshed.answer.issued, refreshed)
     })))
 
     yield* router.add("GET", "/v1/tg/me", route("me", Effect.gen(function*() {
@@ -127,7 +134,14 @@ export const layer = HttpRouter.use((router) =>
       const record = yield* identity.get(claims.tgUid)
       const userId = record?.platformUserId ?? null
       if (userId === null) {
-        return json(200, { user_id: null, telegram_user_id: claims.tgUid, linked: false, balances: [], kyc: null, limits: null })
+        return json(200, {
+          user_id: null,
+          telegram_user_id: claims.tgUid,
+          linked: false,
+          balances: [],
+          kyc: { level: 0, status: "none" },
+          limits: limitsJson(undefined)
+        })
       }
       const [balances, kyc, rg] = yield* Effect.all(
         [platform.balances(userId), platform.kyc(userId), platform.limits(userId)],
@@ -139,15 +153,7 @@ export const layer = HttpRouter.use((router) =>
         linked: true,
         balances: balances.map((b) => ({ currency: b.currency, amount: b.amount })),
         kyc: { level: kyc.level, status: kyc.status },
-        limits: {
-          deposit_daily: rg.depositDaily,
-          deposit_weekly: rg.depositWeekly,
-          deposit_monthly: rg.depositMonthly,
-          loss_daily: rg.lossDaily,
-          session_minutes: rg.sessionMinutes,
-          reality_check_minutes: rg.realityCheckMinutes,
-          self_excluded_until: rg.selfExcludedUntil
-        }
+        limits: limitsJson(rg)
       })
     })))
 
@@ -172,15 +178,14 @@ export const layer = HttpRouter.use((router) =>
       // it commits (if Redis fails, nothing changed and the client retries; the event id, one per token, keeps
       // a retried request from publishing twice).
       const [previous, revoked] = yield* sql.withTransaction(Effect.gen(function*() {
-        const result = yield* Effect.all([identity.unlink(claims.tgUid, "user"), sessions.revokeAll(claims.tgUid, "unlinked")])
-        if (result[0] !== undefined) {
-          yield* events.publish(`unlinked:${claims.jti}`, {
-            type: "telegram_unlinked",
-            telegram_user_id: claims.tgUid,
-            platform_user_id: result[0]
-          })
-        }
-        return result
+        const unlinked = yield* identity.unlink(claims.tgUid, "user")
+        if (unlinked === undefined) return [undefined, 0] as const
+        yield* events.publish(`unlinked:${claims.jti}`, {
+          type: "telegram_unlinked",
+          telegram_user_id: claims.tgUid,
+          platform_user_id: unlinked
+        })
+        return [unlinked, yield* sessions.revokeAll(claims.tgUid, "unlinked")] as const
       }))
       return json(200, { unlinked: previous !== undefined, sessions_revoked: revoked })
     })))
@@ -195,6 +200,19 @@ const privateChatOf = (data: InitData): number | undefined =>
   data.user !== undefined && (data.chatType === "sender" || data.user.allows_write_to_pm === true)
     ? data.user.id
     : undefined
+
+const maxBodySize = ByteSize.kilobytes(16)
+
+/** Responsible-gaming limits as the API shows them; all `null` (none known) for an unlinked account. */
+const limitsJson = (rg: Limits | undefined) => ({
+  deposit_daily: rg?.depositDaily ?? null,
+  deposit_weekly: rg?.depositWeekly ?? null,
+  deposit_monthly: rg?.depositMonthly ?? null,
+  loss_daily: rg?.lossDaily ?? null,
+  session_minutes: rg?.sessionMinutes ?? null,
+  reality_check_minutes: rg?.realityCheckMinutes ?? null,
+  self_excluded_until: rg?.selfExcludedUntil ?? null
+})
 
 const HttpServerResponseJson = (status: number, body: unknown, headers: Record<string, string>) =>
   HttpServerResponse.jsonUnsafe(body, { status, headers })

@@ -59,7 +59,7 @@ export const failureResponse = (error: unknown): Effect.Effect<HttpServerRespons
     return error.reason._tag === "UserNotFound"
       ? Effect.succeed(errorResponse(404, "user_not_found", "the platform does not know this account"))
       : Effect.as(
-        Effect.logWarning("platform call failed", { reason: error.reason._tag }),
+        Effect.logWarning("platform call failed", { reason: error.reason._tag, error: error.message.slice(0, 300) }),
         errorResponse(503, "platform_unavailable", "the platform did not answer; retry later", { "retry-after": "5" })
       )
   }

@@ -3,9 +3,11 @@
  * Redis store): `AUTH_RATE_PER_MIN_IP` per client address, taken before any work, and `AUTH_RATE_PER_MIN_USER`
  * per Telegram user, taken once the user is known. The client address is the connection's peer, or the
  * `X-Forwarded-For` entry set by a proxy in `TRUSTED_PROXIES` (a forged entry from a client is not believed).
+ * An IPv6 client counts by its /64: one subscriber holds a whole /64, so single addresses cost it nothing.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Result } from "effect"
 import { HttpServerRequest } from "effect/http"
+import * as NetAddress from "effect/net/NetAddress"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Env from "../config.ts"
 import { Keys } from "../../streams/Keys.ts"
@@ -33,7 +35,7 @@ export class AuthLimits extends Context.Service<AuthLimits, {
 
       return {
         address: Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-          take(`auth:ip:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`, perIp, "ip")),
+          take(`auth:ip:${clientOf(request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "")}`, perIp, "ip")),
         user: (telegramUserId) => take(`auth:user:${telegramUserId}`, perUser, "user")
       }
     })
@@ -44,4 +46,16 @@ export class AuthLimits extends Context.Service<AuthLimits, {
       return RateLimiter.layerStoreRedis({ prefix: `${keys.prefix}ratelimit:` })
     })))
   )
+}
+
+/** The budget's key for an address: IPv4 (also IPv4-mapped IPv6) as is, IPv6 by its /64 prefix. */
+export const clientOf = (address: string): string => {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped !== null) return mapped[1]!
+  const parsed = NetAddress.ipFromString(address.replace(/%.*$/, ""))
+  if (Result.isFailure(parsed)) return address === "" ? "unknown" : "invalid"
+  const ip = parsed.success
+  if (!NetAddress.isIpv6Address(ip)) return NetAddress.formatIp(ip)
+  const segments = NetAddress.ipv6ToSegments(ip)
+  return `${segments.slice(0, 4).map((s) => s.toString(16)).join(":")}::/64`
 }

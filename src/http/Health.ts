@@ -1,6 +1,6 @@
 /**
  * `GET /healthz` (the process answers) and `GET /readyz` (Redis and Postgres answer within a second), and
- * `GET /metrics` in Prometheus' text format.
+ * `GET /metrics` in Prometheus' text format, and the JSON 404 of every path no route claims.
  */
 import { Effect } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
@@ -34,6 +34,8 @@ export const layer = HttpRouter.use((router) =>
           : errorResponse(503, "not_ready", `redis: ${redisState}, postgres: ${postgresState}`)
       })
     )
+    // Anything no route claims: the contract's JSON error, not an empty 404.
+    yield* router.add("*", "/*", errorResponse(404, "not_found", "no such route"))
     yield* router.add(
       "GET",
       "/metrics",

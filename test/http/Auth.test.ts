@@ -16,6 +16,7 @@ import { Identity } from "../../services/Identity.ts"
 import { seed } from "../../services/platform/Seed.ts"
 import { config, gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
+import { clientOf } from "../../src/http/AuthLimits.ts"
 import { initDataFor, signInitData, signLoginWidget } from "../support/TelegramSigning.ts"
 
 const botToken = "123456:TEST-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -169,6 +170,7 @@ describe("sign-in API", () => {
       const notJson = yield* call("POST", "/v1/tg/login-widget", "id=7007")
       assert.strictEqual(notJson.status, 400)
       assert.strictEqual(yield* count("identities"), 1)
+      assert.strictEqual(yield* count("session_families"), 1)
     }))
 
   it.live("/v1/tg/me refuses missing, alg-none and HS256-with-the-public-key tokens, and answers a valid one", () =>
@@ -200,6 +202,9 @@ describe("sign-in API", () => {
       const me = yield* call("GET", "/v1/tg/me", undefined, bearer(jwt))
       assert.strictEqual(me.status, 200)
       assert.deepInclude(me.body as object, { user_id: null, telegram_user_id: 8001, linked: false, balances: [] })
+      assert.deepStrictEqual((me.body as { kyc: unknown }).kyc, { level: 0, status: "none" })
+      // The scheme is case-insensitive.
+      assert.strictEqual((yield* call("GET", "/v1/tg/me", undefined, { authorization: `bearer ${jwt}` })).status, 200)
     }))
 
   it.live("/v1/tg/me of a linked account: balances, KYC and limits from the platform; an unknown account is 404", () =>
@@ -219,7 +224,15 @@ describe("sign-in API", () => {
       assert.isTrue(body.linked)
       assert.deepStrictEqual(body.balances, [{ currency: "EUR", amount: "125.50" }])
       assert.deepStrictEqual(body.kyc, { level: 2, status: "verified" })
-      assert.containsAllKeys(body.limits, ["deposit_daily", "session_minutes", "self_excluded_until"])
+      assert.deepStrictEqual(body.limits, {
+        deposit_daily: { currency: "EUR", amount: "100.00" },
+        deposit_weekly: { currency: "EUR", amount: "500.00" },
+        deposit_monthly: { currency: "EUR", amount: "1500.00" },
+        loss_daily: { currency: "EUR", amount: "50.00" },
+        session_minutes: 120,
+        reality_check_minutes: 60,
+        self_excluded_until: null
+      })
       // A Telegram account linked to one platform user is refused another one until it is unlinked.
       const taken = yield* Effect.flip(
         identity((i) => i.link({ telegramUserId: 9401, platformUserId: "demo-2", chatId: undefined }, "platform"))
@@ -233,7 +246,7 @@ describe("sign-in API", () => {
 
   it.live("refresh rotates the token; presenting a used one answers refresh_reused and revokes the family", () =>
     Effect.gen(function*() {
-      const { call } = yield* setup()
+      const { call, sql } = yield* setup()
       const first = (yield* exchange(call, initDataFor({ id: 9001, first_name: "Eve" }, botToken, now()))).body as {
         refresh_token: string
       }
@@ -259,6 +272,14 @@ describe("sign-in API", () => {
       )
       assert.strictEqual(answers.filter((a) => a.status === 200).length, 1)
       assert.isTrue(answers.every((a) => a.status === 200 || ["refresh_reused", "session_revoked"].includes(codeOf(a))))
+      // An expired token is refused as such (and its family stays usable through other tokens).
+      const fresh = (yield* exchange(call, initDataFor({ id: 9003, first_name: "Ezra" }, botToken, now()))).body as {
+        refresh_token: string
+      }
+      yield* sql(Effect.flatMap(SqlClient, (q) => q`UPDATE refresh_tokens SET expires_at = now() - interval '1 second'
+        WHERE used_at IS NULL AND family_id IN (SELECT family_id FROM session_families WHERE telegram_user_id = 9003)`))
+      const expired = yield* call("POST", "/v1/tg/refresh", { refresh_token: fresh.refresh_token })
+      assert.strictEqual(codeOf(expired), "refresh_expired")
       const unknown = yield* call("POST", "/v1/tg/refresh", { refresh_token: `rt_${"A".repeat(43)}` })
       assert.strictEqual(codeOf(unknown), "refresh_invalid")
       const garbage = yield* call("POST", "/v1/tg/refresh", { refresh_token: "'; DROP TABLE refresh_tokens; --" })
@@ -307,6 +328,50 @@ describe("sign-in API", () => {
       const again = yield* call("DELETE", "/v1/tg/link", undefined, bearer(signedIn.jwt))
       assert.deepStrictEqual(again.body, { unlinked: false, sessions_revoked: 0 })
     }))
+
+  it.live("the per-user limit answers 429 once one Telegram user signs in too often, others still pass", () =>
+    Effect.gen(function*() {
+      const { call } = yield* setup({ AUTH_RATE_PER_MIN_USER: "2" })
+      const statuses: Array<number> = []
+      for (let i = 0; i < 3; i++) statuses.push((yield* exchange(call, initDataFor({ id: 9501, first_name: "Ida" }, botToken, now()))).status)
+      assert.deepStrictEqual(statuses, [200, 200, 429])
+      assert.strictEqual((yield* exchange(call, initDataFor({ id: 9502, first_name: "Jo" }, botToken, now()))).status, 200)
+    }))
+
+  it.live("behind a trusted proxy the limit counts the address it forwarded; a forged X-Forwarded-For is ignored", () =>
+    Effect.gen(function*() {
+      const trusted = yield* setup({ AUTH_RATE_PER_MIN_IP: "2", TRUSTED_PROXIES: "127.0.0.1/32" })
+      const from = (address: string) => trusted.call("POST", "/v1/tg/refresh", { refresh_token: "x" }, { "x-forwarded-for": `6.6.6.6, ${address}` })
+      const a = [yield* from("198.51.100.7"), yield* from("198.51.100.7"), yield* from("198.51.100.7")].map((r) => r.status)
+      assert.deepStrictEqual(a, [401, 401, 429])
+      assert.strictEqual((yield* from("198.51.100.8")).status, 401)
+
+      const untrusted = yield* setup({ AUTH_RATE_PER_MIN_IP: "2" })
+      const forged = (address: string) => untrusted.call("POST", "/v1/tg/refresh", { refresh_token: "x" }, { "x-forwarded-for": address })
+      const b = [yield* forged("203.0.113.1"), yield* forged("203.0.113.2"), yield* forged("203.0.113.3")].map((r) => r.status)
+      assert.deepStrictEqual(b, [401, 401, 429])
+    }))
+
+  it.live("oversized bodies get 413 and unknown routes a JSON 404", () =>
+    Effect.gen(function*() {
+      const { call } = yield* setup()
+      const big = yield* call("POST", "/v1/tg/exchange", { init_data: "x".repeat(100_000) })
+      assert.strictEqual(big.status, 413)
+      assert.strictEqual(codeOf(big), "body_too_large")
+      for (const [method, path] of [["GET", "/v1/tg/exchange"], ["PUT", "/v1/tg/consents"], ["GET", "/v1/nothing"]] as const) {
+        const response = yield* call(method, path)
+        assert.strictEqual(response.status, 404, `${method} ${path}`)
+        assert.strictEqual(codeOf(response), "not_found")
+      }
+    }))
+
+  it("an IPv6 client is counted by its /64, IPv4 (also mapped) by its address", () => {
+    assert.strictEqual(clientOf("2001:db8:1:2:aaaa::1"), clientOf("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+    assert.notStrictEqual(clientOf("2001:db8:1:2::1"), clientOf("2001:db8:1:3::1"))
+    assert.strictEqual(clientOf("::ffff:198.51.100.7"), "198.51.100.7")
+    assert.strictEqual(clientOf("198.51.100.7"), "198.51.100.7")
+    assert.strictEqual(clientOf(""), "unknown")
+  })
 
   it.live("the per-address limit answers 429 with Retry-After before checking anything", () =>
     Effect.gen(function*() {
