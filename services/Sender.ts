@@ -85,41 +85,60 @@ export class Sender extends Context.Service<Sender, {
         })
 
       /** One attempt: a permit from the shared limits, the claim, the call, the record. */
+      /** A permit whose slot is not long past, and when that slot was; none for unlimited methods. */
+      const permitFor = (call: OutboundCall, retaken: number) =>
+        Effect.gen(function*() {
+          // The chat's own slot is taken with the first permit: a retaken one comes from the lane and bot alone.
+          let slotAt = yield* limits.permit(call.lane, retaken === 0 ? chatIdOf(call.params) : null)
+          yield* limits.holdIfPaused
+          for (; isLate(slotAt) && retaken < maxRetakes; retaken++) {
+            slotAt = yield* limits.permit(call.lane, null)
+            yield* limits.holdIfPaused
+          }
+          return { slotAt, retaken }
+        })
+
+      /**
+       * One attempt: a permit from the shared limits, the claim, the call, the record. A permit whose slot passed
+       * long ago (this process was descheduled) is not used: sending late would put this message right behind
+       * others sent on time, and Telegram counts in sliding windows. Lateness is looked at once more after the
+       * claim, the last step before the request, so a stall in between cannot send a burst of late messages.
+       */
       const attempt = (call: OutboundCall, key: string) =>
         Effect.gen(function*() {
           const limited = isRateLimited(call.method)
-          if (limited) {
-            // A permit whose slot passed long ago (this process was descheduled) is not used: sending late would
-            // put this message right behind others sent on time, and Telegram counts in sliding windows.
-            let slotAt = yield* limits.permit(call.lane, chatIdOf(call.params))
-            yield* limits.holdIfPaused
-            // The chat's own slot is already taken: a new one is needed only from the lane and bot buckets.
-            for (let retaken = 0; Date.now() - slotAt > maxLatenessMs && retaken < 3; retaken++) {
-              slotAt = yield* limits.permit(call.lane, null)
-              yield* limits.holdIfPaused
-            }
-          }
-          // From the claim to the record, a send is not interrupted (a shutdown or a partition hand-over waits
-          // for it): an interrupted HTTP request would leave its message in doubt.
-          return yield* Effect.uninterruptible(Effect.gen(function*() {
-            const previous = yield* claim(key, pendingTtlS)
-            if (previous !== null) return yield* recorded(call, previous)
-            const result = yield* invoke(call.method, call.params).pipe(
-              Effect.tapError((error) =>
-                Effect.all([
-                  // Telegram refused it: nothing was sent, so a later attempt may send.
-                  redis.send("DEL", key),
-                  Metric.update(Metrics.sendErrors(errorCode(error)), 1)
-                ], { discard: true }).pipe(Effect.ignore)
+          let retaken = 0
+          while (true) {
+            let slotAt = Date.now()
+            if (limited) ({ slotAt, retaken } = yield* permitFor(call, retaken))
+            // From the claim to the record, a send is not interrupted (a shutdown or a partition hand-over waits
+            // for it): an interrupted HTTP request would leave its message in doubt.
+            const outcome = yield* Effect.uninterruptible(Effect.gen(function*() {
+              const previous = yield* claim(key, pendingTtlS)
+              if (previous !== null) return { sent: yield* recorded(call, previous) }
+              if (limited && isLate(slotAt) && retaken < maxRetakes) {
+                yield* redis.send("DEL", key)
+                return undefined
+              }
+              const result = yield* invoke(call.method, call.params).pipe(
+                Effect.tapError((error) =>
+                  Effect.all([
+                    // Telegram refused it: nothing was sent, so a later attempt may send.
+                    redis.send("DEL", key),
+                    Metric.update(Metrics.sendErrors(errorCode(error)), 1)
+                  ], { discard: true }).pipe(Effect.ignore)
+                )
               )
-            )
-            yield* Effect.all([
-              redis.send("SET", key, "D" + JSON.stringify(result ?? null), "EX", String(doneTtlS)),
-              limited ? limits.sent(chatIdOf(call.params)) : Effect.void
-            ], { concurrency: 2, discard: true })
-            yield* Metric.update(Metrics.messagesSent(call.lane, call.method), 1)
-            return result
-          }))
+              yield* Effect.all([
+                redis.send("SET", key, "D" + JSON.stringify(result ?? null), "EX", String(doneTtlS)),
+                limited ? limits.sent(chatIdOf(call.params)) : Effect.void
+              ], { concurrency: 2, discard: true })
+              yield* Metric.update(Metrics.messagesSent(call.lane, call.method), 1)
+              return { sent: result }
+            }))
+            if (outcome !== undefined) return outcome.sent
+            retaken++
+          }
         })
 
       const call = (call: OutboundCall) => Effect.withSpan(send(call), "send", {
@@ -182,6 +201,11 @@ return false`
 
 /** How late after its slot a permit may still be used. */
 const maxLatenessMs = 20
+
+/** How many times a late permit is replaced before the message goes anyway. */
+const maxRetakes = 3
+
+const isLate = (slotAt: number): boolean => Date.now() - slotAt > maxLatenessMs
 
 /** How many 429s in a row one call waits out before failing (each one pauses the whole bot). */
 const maxFloodWaits = 10

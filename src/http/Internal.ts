@@ -3,8 +3,8 @@
  * `POST /v1/internal/deep-links` makes a one-time deep link and answers the two ways to open it,
  * `t.me/<bot>?start=<token>` (the chat) and `t.me/<bot>/<app>?startapp=<token>` (the Mini App).
  */
-import { Effect, Metric, Option, Redacted } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { ByteSize, Effect, Metric, Option, Redacted } from "effect"
+import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Env from "../config.ts"
 import * as Metrics from "../metrics.ts"
 import { BotApi } from "../../services/BotApi.ts"
@@ -40,6 +40,7 @@ export const layer = (token: Redacted.Redacted<string>) =>
           }
           return yield* handler
         }).pipe(
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.kilobytes(64)),
           Effect.catch((error) => Effect.succeed(internalFailure(error))),
           Effect.catchDefect((defect) =>
             Effect.as(
@@ -69,6 +70,10 @@ const internalFailure = (error: unknown): HttpServerResponse.HttpServerResponse 
   if (tag === "SchemaError") {
     return errorResponse(400, "invalid_request", `invalid request body: ${String((error as Error).message).slice(0, 300)}`)
   }
-  if (tag === "HttpServerError") return errorResponse(400, "invalid_json", "the request body is not JSON")
+  if (tag === "HttpServerError") {
+    return String((error as { reason?: { reason?: string } }).reason?.reason) === "BodyTooLarge"
+      ? errorResponse(413, "body_too_large", "request body too large")
+      : errorResponse(400, "invalid_json", "the request body is not JSON")
+  }
   return errorResponse(503, "unavailable", "temporarily unavailable; retry later", { "retry-after": "1" })
 }
