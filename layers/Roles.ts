@@ -129,10 +129,10 @@ export const worker = <E, R>(handler: Layer.Layer<UpdateHandler, E, R>) =>
 export const sender = OutboxSender.layer.pipe(Layer.provide(Layer.mergeAll(Sender.layer, Chats.layer)))
 
 /** The production handler: the bot's Composer. */
-export const botHandler = BotHandler.layer.pipe(Layer.provide(Layer.mergeAll(
-  Chats.layer,
-  Arrivals.layer.pipe(Layer.provide(Layer.mergeAll(DeepLinks.layer, Identity.layer, GatewayEvents.layer)))
-)))
+export const botHandler = BotHandler.layer.pipe(
+  Layer.provide(Layer.mergeAll(Chats.layer, Arrivals.layer)),
+  Layer.provide(Layer.mergeAll(DeepLinks.layer, Identity.layer, GatewayEvents.layer))
+)
 
 /** Every role listed in `ROLES`, on the shared infrastructure, with telemetry. */
 export const app = Layer.unwrap(Effect.gen(function*() {

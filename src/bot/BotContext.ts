@@ -5,6 +5,7 @@
 import { Schema } from "effect"
 import type { Context } from "grammy"
 import type { Arrival } from "../../services/Arrivals.ts"
+import type { Consents, ConsentType } from "../../services/Identity.ts"
 import type { Language, Texts } from "./texts/index.ts"
 
 export const BotSession = Schema.Struct({
@@ -24,6 +25,11 @@ export type BotDeps = {
   readonly arrive: (token: string) => Promise<Arrival>
   /** Links the update's user to `platformUserId` after confirmation. */
   readonly confirmLink: (platformUserId: string) => Promise<"linked" | "already_linked">
+  /** The user's consents and whether the account is linked (the user's identity is created if new). */
+  readonly settings: () => Promise<{ readonly consents: Consents; readonly linked: boolean }>
+  readonly toggleConsent: (type: ConsentType) => Promise<Consents>
+  /** Unlinks the update's user; `false` when nothing was linked. */
+  readonly unlink: () => Promise<boolean>
 }
 
 export type BotContext = Context & {

@@ -11,6 +11,7 @@ import type { Update } from "grammy/types"
 import * as Env from "../config.ts"
 import { Arrivals } from "../../services/Arrivals.ts"
 import { Chats } from "../../services/Chats.ts"
+import { Identity } from "../../services/Identity.ts"
 import { Sender } from "../../services/Sender.ts"
 import { HandlerError, type Outbound, UpdateHandler } from "../../services/UpdateHandler.ts"
 import { bot } from "./Bot.ts"
@@ -49,6 +50,7 @@ export const layer = Layer.effect(UpdateHandler)(
     const sender = yield* Sender
     const chats = yield* Chats
     const arrivals = yield* Arrivals
+    const identity = yield* Identity
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
     const me = yield* sender.botInfo.pipe(
       Effect.tapError((error) => Effect.logWarning("getMe failed, retrying", { error: error.message })),
@@ -76,12 +78,27 @@ export const layer = Layer.effect(UpdateHandler)(
         chatId: chat?.type === "private" ? chat.id : undefined,
         eventId: `${update.update_id}:${event}`
       })
+      // The user's identity, created on first need (the simplified profile, as a first sign-in would).
+      const known = identity.signIn({
+        telegramUserId: from?.id ?? 0,
+        username: from?.username,
+        languageCode: from?.language_code,
+        chatId: chat?.type === "private" ? chat.id : undefined
+      }, "bot")
       return {
         publicUrl,
         recordStart: (chat, languageCode, payload) =>
           promised(run, chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode, payload })),
         arrive: (token) => promised(run, arrivals.arrive(token, who("arrival"))),
-        confirmLink: (platformUserId) => promised(run, arrivals.confirmLink(who("linked"), platformUserId))
+        confirmLink: (platformUserId) => promised(run, arrivals.confirmLink(who("linked"), platformUserId)),
+        settings: () => promised(run, Effect.map(known, (record) => ({ consents: record.consents, linked: record.platformUserId !== null }))),
+        toggleConsent: (type) =>
+          promised(run, Effect.flatMap(known, (record) =>
+            Effect.map(
+              identity.setConsents(record.telegramUserId, { [type]: !record.consents[type] }, "user"),
+              (consents) => consents ?? record.consents
+            ))),
+        unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user"))
       }
     }
 

@@ -6,7 +6,7 @@ import { Option, Schema } from "effect"
 
 export const version = "v1"
 
-export const Section = Schema.Literals(["profile", "tournaments", "bonuses", "support", "link"])
+export const Section = Schema.Literals(["profile", "tournaments", "bonuses", "support", "link", "settings"])
 export type Section = typeof Section.Type
 
 const CallbackData = Schema.Struct({

@@ -6,7 +6,8 @@ import type { Texts } from "../texts/index.ts"
 export const mainMenu = (t: Texts) =>
   new Keyboard()
     .text(t.menu.profile).text(t.menu.tournaments).row()
-    .text(t.menu.bonuses).text(t.menu.support)
+    .text(t.menu.bonuses).text(t.menu.support).row()
+    .text(t.menu.settings)
     .resized()
     .persistent()
 

@@ -1,0 +1,58 @@
+/**
+ * Settings: notification types on and off (stored as the account's consents, read by the notification path at
+ * each event), the chat's language (English or Italian, kept in the chat's session), and unlinking the
+ * account (after a confirmation; notifications stop at once and the platform is told).
+ */
+import { Composer, GrammyError } from "grammy"
+import { consentTypes } from "../../../services/Identity.ts"
+import type { BotContext } from "../BotContext.ts"
+import { mainMenu } from "../keyboards/MainMenu.ts"
+import * as Keyboards from "../keyboards/Settings.ts"
+import { texts } from "../texts/index.ts"
+
+export const settings = new Composer<BotContext>()
+
+/** Answers the query; Telegram refuses answers to old queries (a replay), which must not fail the update. */
+const answer = (ctx: BotContext) =>
+  ctx.answerCallbackQuery().catch((error: unknown) => {
+    if (error instanceof GrammyError && error.error_code === 400) return false
+    throw error
+  })
+
+settings.hears(Object.values(texts).map((t) => t.menu.settings), async (ctx) => {
+  const current = await ctx.deps.settings()
+  await ctx.reply(ctx.t.settings, { reply_markup: Keyboards.settings(ctx.t, current.consents, current.linked) })
+})
+
+for (const type of consentTypes) {
+  settings.callbackQuery(`v1:settings:toggle_${type}`, async (ctx) => {
+    await answer(ctx)
+    const consents = await ctx.deps.toggleConsent(type)
+    const { linked } = await ctx.deps.settings()
+    await ctx.editMessageReplyMarkup({ reply_markup: Keyboards.settings(ctx.t, consents, linked) })
+  })
+}
+
+settings.callbackQuery("v1:settings:language", async (ctx) => {
+  await answer(ctx)
+  const language = ctx.language === "it" ? "en" : "it"
+  const t = texts[language]
+  ctx.session = { ...ctx.session, language }
+  await ctx.reply(t.languageSet, { reply_markup: mainMenu(t) })
+})
+
+settings.callbackQuery("v1:settings:unlink", async (ctx) => {
+  await answer(ctx)
+  await ctx.reply(ctx.t.unlinkConfirm, { reply_markup: Keyboards.unlinkConfirm(ctx.t) })
+})
+
+settings.callbackQuery("v1:settings:unlink_yes", async (ctx) => {
+  await answer(ctx)
+  const unlinked = await ctx.deps.unlink()
+  await ctx.reply(unlinked ? ctx.t.unlinked : ctx.t.notLinked, { reply_markup: mainMenu(ctx.t) })
+})
+
+settings.callbackQuery("v1:settings:unlink_no", async (ctx) => {
+  await answer(ctx)
+  await ctx.reply(ctx.t.unlinkKept, { reply_markup: mainMenu(ctx.t) })
+})
