@@ -37,6 +37,10 @@ export const webhookSecret = Config.schema(
   "WEBHOOK_SECRET"
 )
 export const publicUrl = Config.option(Config.String("PUBLIC_URL"))
+/** The operator's web cabinet (deposits, withdrawals, KYC); unset: `PUBLIC_URL` + `/cabinet`. */
+export const cabinetUrl = Config.option(
+  Config.schema(Schema.String.check(Schema.isPattern(/^https:\/\/\S+$/)), "CABINET_URL")
+)
 /** The stream the gateway tells the platform about players on (`telegram_linked`, `telegram_attribution`, ...). */
 export const gatewayEventsStream = Config.String("GATEWAY_EVENTS_STREAM").pipe(Config.withDefault("gateway:events"))
 /** Bearer token of `/v1/internal/*`; at least 32 characters. */
@@ -140,6 +144,7 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "TELEGRAM_ENV", fallback: "production", meaning: "which Telegram public key checks Ed25519 signatures" },
   { name: "WEBHOOK_SECRET", fallback: "none", meaning: "expected X-Telegram-Bot-Api-Secret-Token (http role)" },
   { name: "PUBLIC_URL", fallback: "none", meaning: "public https base URL" },
+  { name: "CABINET_URL", fallback: "PUBLIC_URL/cabinet", meaning: "the operator's web cabinet (https): deposits, withdrawals, KYC" },
   { name: "GATEWAY_EVENTS_STREAM", fallback: "gateway:events", meaning: "Redis stream of the gateway's events for the platform" },
   { name: "INTERNAL_API_TOKEN", fallback: "none", meaning: "bearer token for /v1/internal/* (at least 32 characters); unset: those routes are not served" },
   { name: "BOT_USERNAME", fallback: "from getMe", meaning: "the bot's username in t.me links" },

@@ -5,7 +5,8 @@ import { fallback } from "./features/Fallback.ts"
 import { help } from "./features/Help.ts"
 import { link } from "./features/Link.ts"
 import { menu } from "./features/Menu.ts"
+import { money } from "./features/Money.ts"
 import { settings } from "./features/Settings.ts"
 import { start } from "./features/Start.ts"
 
-export const bot = new Composer<BotContext>(start, link, settings, help, menu, fallback)
+export const bot = new Composer<BotContext>(start, link, settings, help, menu, money, fallback)

@@ -21,6 +21,8 @@ export type BotSession = typeof BotSession.Type
 export type BotDeps = {
   readonly recordStart: (chat: { id: number; type: string }, language: string | undefined, payload: string | undefined) => Promise<void>
   readonly publicUrl: string | undefined
+  /** The operator's web cabinet (https), where money moves; `undefined` when not configured. */
+  readonly cabinetUrl: string | undefined
   /** Resolves a deep-link token for the update's user and carries out its action (`services/Arrivals.ts`). */
   readonly arrive: (token: string) => Promise<Arrival>
   /** Links the update's user to `platformUserId` after confirmation. */

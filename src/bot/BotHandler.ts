@@ -52,6 +52,8 @@ export const layer = Layer.effect(UpdateHandler)(
     const arrivals = yield* Arrivals
     const identity = yield* Identity
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
+    const cabinetUrl = Option.getOrUndefined(yield* Env.cabinetUrl) ??
+      (publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/cabinet` : undefined)
     const me = yield* sender.botInfo.pipe(
       Effect.tapError((error) => Effect.logWarning("getMe failed, retrying", { error: error.message })),
       Effect.retry({ schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered), times: 8 })
@@ -87,6 +89,7 @@ export const layer = Layer.effect(UpdateHandler)(
       }, "bot")
       return {
         publicUrl,
+        cabinetUrl,
         recordStart: (chat, languageCode, payload) =>
           promised(run, chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode, payload })),
         arrive: (token) => promised(run, arrivals.arrive(token, who("arrival"))),

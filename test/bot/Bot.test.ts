@@ -9,6 +9,7 @@ import { Effect, Redacted } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { en } from "../../src/bot/texts/en.ts"
 import { it as italian } from "../../src/bot/texts/it.ts"
+import { moneyIntent } from "../../src/bot/features/Money.ts"
 import { UpdateBuilders } from "../../src/emulator/index.ts"
 import { startBotGateway } from "../support/EmulatorGateway.ts"
 
@@ -55,6 +56,36 @@ describe("bot", () => {
       assert.strictEqual(benvenuto!.text, italian.welcome)
       assert.deepStrictEqual(keyboardTexts(benvenuto!.reply_markup), Object.values(italian.menu))
     }))
+
+  it.live("answers every deposit or withdrawal intent with a button to the cabinet, never in the chat", () =>
+    Effect.gen(function*() {
+      const { emulator } = yield* startBotGateway("t-bot-money", { CABINET_URL: "https://cabinet.example.com/" })
+      const asks = [
+        [511, "I want to deposit 50", undefined],
+        [512, "/withdraw", undefined],
+        [513, "come faccio un prelievo?", "it"],
+        [514, "Cash out please", undefined]
+      ] as const
+      for (const [chatId, text, language] of asks) {
+        const from = language === undefined ? { id: chatId } : { id: chatId, language_code: language }
+        yield* emulator.injectUpdate(text.startsWith("/")
+          ? UpdateBuilders.command({ chatId, command: text, from })
+          : UpdateBuilders.textMessage({ chatId, text, from }))
+      }
+      for (const [chatId, , language] of asks) {
+        const [answer] = yield* emulator.awaitMessages(chatId, 1)
+        assert.strictEqual(answer!.text, language === "it" ? italian.moneyInCabinet : en.moneyInCabinet)
+        const button = (answer!.reply_markup as { inline_keyboard: Array<Array<{ text: string; url?: string }>> }).inline_keyboard[0]![0]!
+        assert.strictEqual(button.url, "https://cabinet.example.com/")
+      }
+    }))
+
+  it("tells money intents from other words", () => {
+    for (const text of ["deposit", "Withdrawal limits?", "top-up", "ricaricare il conto", "prelevare", "payout status"]) {
+      assert.match(text, moneyIntent, text)
+    }
+    for (const text of ["hello", "positive", "redeposition", "tournament rules", "topic"]) assert.notMatch(text, moneyIntent, text)
+  })
 
   it.live("answers /help, every menu section, and unknown text", () =>
     Effect.gen(function*() {

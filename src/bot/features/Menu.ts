@@ -14,7 +14,7 @@ export const menu = new Composer<BotContext>()
 const labels = (section: "profile" | "tournaments" | "bonuses" | "support") =>
   Object.values(texts).map((t) => t.menu[section])
 
-menu.hears(labels("profile"), (ctx) => ctx.reply(ctx.t.profile, { reply_markup: Keyboards.profile(ctx.t, ctx.deps.publicUrl) }))
+menu.hears(labels("profile"), (ctx) => ctx.reply(ctx.t.profile, { reply_markup: Keyboards.profile(ctx.t, ctx.deps.publicUrl, ctx.deps.cabinetUrl) }))
 menu.hears(labels("tournaments"), (ctx) => ctx.reply(ctx.t.tournaments, { reply_markup: Keyboards.tournaments(ctx.t) }))
 menu.hears(labels("bonuses"), (ctx) => ctx.reply(ctx.t.bonuses, { reply_markup: Keyboards.bonuses(ctx.t) }))
 menu.hears(labels("support"), (ctx) => ctx.reply(ctx.t.support, { reply_markup: Keyboards.support(ctx.t) }))

@@ -11,16 +11,20 @@ export const mainMenu = (t: Texts) =>
     .resized()
     .persistent()
 
-export const profile = (t: Texts, publicUrl: string | undefined) => {
+export const profile = (t: Texts, publicUrl: string | undefined, cabinetUrl: string | undefined) => {
   const keyboard = new InlineKeyboard()
   if (publicUrl !== undefined && publicUrl.startsWith("https://")) {
     keyboard.webApp(t.openApp, `${publicUrl.replace(/\/+$/, "")}/app/`).row()
-    keyboard.url(t.openCabinet, `${publicUrl.replace(/\/+$/, "")}/cabinet`)
   } else {
-    keyboard.text(t.openApp, CallbackData.encode("profile", "open"))
+    keyboard.text(t.openApp, CallbackData.encode("profile", "open")).row()
   }
+  if (cabinetUrl !== undefined) keyboard.url(t.openCabinet, cabinetUrl)
   return keyboard
 }
+
+/** The way to the cabinet, for anything about money (or a plain answer when no cabinet is configured). */
+export const cabinet = (t: Texts, cabinetUrl: string | undefined) =>
+  cabinetUrl === undefined ? undefined : new InlineKeyboard().url(t.openCabinet, cabinetUrl)
 
 export const tournaments = (t: Texts) =>
   new InlineKeyboard()

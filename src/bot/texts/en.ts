@@ -18,9 +18,9 @@ export const en = {
   linkTaken: "This Telegram account is already linked to another account. Unlink it first in the settings, then use the link again.",
   linkCancelled: "Nothing was linked.",
   linkPendingGone: "This confirmation is no longer valid. Please open a new link from your cabinet.",
-  moneyInCabinet: "Deposits and withdrawals happen only in your web cabinet.",
+  moneyInCabinet: "Deposits and withdrawals happen only in your web cabinet, never in this chat.",
   help:
-    "What I can do:\n/start: the main menu\n/help: this message\n\nUse the buttons below the message field: Profile, Tournaments & missions, Bonuses & promo, Support.",
+    "What I can do:\n/start: the main menu\n/help: this message\n\nUse the buttons below the message field: Profile, Tournaments & missions, Bonuses & promo, Support, Settings.\nDeposits and withdrawals: /deposit, /withdraw lead to your web cabinet.",
   menuPrompt: "Pick an option from the menu below.",
   notUnderstood: "Sorry, I didn't get that. Please use the menu below.",
   menu: {

@@ -21,9 +21,9 @@ export const it: Texts = {
   linkTaken: "Questo account Telegram è già collegato a un altro account. Scollegalo prima nelle impostazioni, poi usa di nuovo il link.",
   linkCancelled: "Non è stato collegato nulla.",
   linkPendingGone: "Questa conferma non è più valida. Apri un nuovo link dal tuo cabinet.",
-  moneyInCabinet: "Depositi e prelievi avvengono solo nel tuo cabinet web.",
+  moneyInCabinet: "Depositi e prelievi avvengono solo nel tuo cabinet web, mai in questa chat.",
   help:
-    "Cosa posso fare:\n/start: il menu principale\n/help: questo messaggio\n\nUsa i pulsanti sotto il campo del messaggio: Profilo, Tornei e missioni, Bonus e promo, Assistenza.",
+    "Cosa posso fare:\n/start: il menu principale\n/help: questo messaggio\n\nUsa i pulsanti sotto il campo del messaggio: Profilo, Tornei e missioni, Bonus e promo, Assistenza, Impostazioni.\nDepositi e prelievi: /deposit e /withdraw portano al tuo cabinet web.",
   menuPrompt: "Scegli un'opzione dal menu qui sotto.",
   notUnderstood: "Scusa, non ho capito. Usa il menu qui sotto.",
   menu: {
