@@ -6,6 +6,7 @@
  * (`XREADGROUP BLOCK`); they never reconnect, a broken one leaves the pool.
  */
 import { type Config, Context, Effect, Layer, Redacted } from "effect"
+import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Redis from "effect/persistence/Redis"
 import { Redis as IORedis, type RedisOptions } from "ioredis"
 import * as Env from "../src/config.ts"
@@ -93,3 +94,12 @@ export const layerUrl = (url: string) => layerFrom(Effect.succeed(url))
 /** The URL without its password, for messages. */
 export const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
 
+/**
+ * Effect's `RateLimiter` on this Redis, keys under `<REDIS_PREFIX>ratelimit:`: budgets shared by every process
+ * (sign-in routes, promo-code attempts).
+ */
+export const rateLimiter = RateLimiter.layer.pipe(
+  Layer.provide(Layer.unwrap(Effect.gen(function*() {
+    return RateLimiter.layerStoreRedis({ prefix: `${yield* Env.redisPrefix}ratelimit:` })
+  })))
+)

@@ -130,7 +130,7 @@ export const sender = OutboxSender.layer.pipe(Layer.provide(Layer.mergeAll(Sende
 
 /** The production handler: the bot's Composer. */
 export const botHandler = BotHandler.layer.pipe(
-  Layer.provide(Layer.mergeAll(Chats.layer, Arrivals.layer)),
+  Layer.provide(Layer.mergeAll(Chats.layer, Arrivals.layer, Platform.layer, RedisLayer.rateLimiter)),
   Layer.provide(Layer.mergeAll(DeepLinks.layer, Identity.layer, GatewayEvents.layer))
 )
 

@@ -1,6 +1,7 @@
 /**
- * A read-only view of the operator's platform: a player's profile, balances, KYC, responsible-gaming limits,
- * transactions and missions, and the tournaments with their leaderboards. Money never moves here.
+ * The operator's platform as the gateway sees it: a player's profile, balances, KYC, responsible-gaming limits,
+ * transactions and missions, and the tournaments with their leaderboards, all read-only; the one write is
+ * activating a promo code, which grants a bonus (idempotent per player and code). Money never moves here.
  *
  * Two implementations answer the same way: the operator's backend over HTTP when `PLATFORM_API_URL` is set
  * (`platform/Http.ts`, contract in `docs/platform-api.md`), else the reference tables in the gateway's Postgres
@@ -23,6 +24,8 @@ import {
   type Money,
   PlatformError,
   type Profile,
+  promoCodePattern,
+  type PromoOutcome,
   type Reason,
   type Tournament,
   type Transaction
@@ -48,6 +51,11 @@ export class Platform extends Context.Service<Platform, {
   readonly leaderboard: (tournamentId: string, limit: number) => Effect.Effect<ReadonlyArray<LeaderboardRow>, PlatformError>
   /** The missions open to the user now. */
   readonly missions: (userId: string) => Effect.Effect<ReadonlyArray<Mission>, PlatformError>
+  /**
+   * Activates `code` (case-insensitive) for the user: grants its bonus once per user and code; activating it
+   * again answers `already_used` and grants nothing.
+   */
+  readonly activatePromo: (userId: string, code: string) => Effect.Effect<PromoOutcome, PlatformError>
 }>()("tg-gateway/services/Platform") {
   /** The operator's backend when `PLATFORM_API_URL` is set, else the reference tables. */
   static readonly layer = Layer.unwrap(Effect.gen(function*() {
@@ -72,7 +80,10 @@ export type Backend = {
     : never
 }
 
-/** `backend` behind the checks on inputs, with failures named after their method, a span per call and timing. */
+/**
+ * `backend` behind the checks on inputs (promo codes reach it upper-cased), with failures named after their method,
+ * a span per call and timing.
+ */
 function guard(backend: Backend): Platform["Service"] {
   const call = <A>(method: keyof Backend, problem: string | undefined, effect: Effect.Effect<A, Reason>) =>
     (problem === undefined ? effect : Effect.fail(new InvalidRequest({ message: problem }))).pipe(
@@ -98,12 +109,21 @@ function guard(backend: Backend): Platform["Service"] {
         checkId("tournamentId", tournamentId) ?? checkLimit(limit),
         timed(backend.leaderboard(tournamentId, limit))
       ),
-    missions: (userId) => call("missions", checkId("userId", userId), backend.missions(userId))
+    missions: (userId) => call("missions", checkId("userId", userId), backend.missions(userId)),
+    activatePromo: (userId, code) =>
+      call(
+        "activatePromo",
+        checkId("userId", userId) ?? checkPromoCode(code),
+        backend.activatePromo(userId, code.toUpperCase())
+      )
   }
 }
 
 const checkId = (name: string, value: string): string | undefined =>
   idPattern.test(value) ? undefined : `${name} must be 1-128 characters without whitespace or control characters`
+
+const checkPromoCode = (code: string): string | undefined =>
+  promoCodePattern.test(code) ? undefined : "code must be 3-32 letters, digits or hyphens"
 
 const checkLimit = (limit: number): string | undefined =>
   Number.isInteger(limit) && limit >= 1 && limit <= maxPageSize ? undefined : `limit must be an integer in 1..${maxPageSize}`

@@ -94,6 +94,8 @@ export const sessionMaxAgeS = intIn("SESSION_MAX_AGE_S", 30 * 86_400, 3600, 365 
 /** Sign-in routes: requests per minute per client address, and per Telegram user. */
 export const authRatePerMinIp = intIn("AUTH_RATE_PER_MIN_IP", 60, 1, 1_000_000)
 export const authRatePerMinUser = intIn("AUTH_RATE_PER_MIN_USER", 20, 1, 1_000_000)
+/** Promo-code attempts per player per hour (a code guessed by brute force must cost real time). */
+export const promoAttemptsPerHour = intIn("PROMO_ATTEMPTS_PER_HOUR", 10, 1, 10_000)
 /** Proxies (comma-separated CIDRs) whose `X-Forwarded-For` names the client address; none by default. */
 export const trustedProxies = Config.schema(
   Schema.String.check(Schema.makeFilter((text: string) =>
@@ -115,7 +117,11 @@ export const platformTimeoutMs = intIn("PLATFORM_TIMEOUT_MS", 3000, 100, 60_000)
 export const maxInFlight = intIn("WORKER_MAX_IN_FLIGHT", 1000, 1, 100_000)
 export const handlerMaxAttempts = intIn("HANDLER_MAX_ATTEMPTS", 5, 1, 100)
 export const handlerRetryBaseMs = intIn("HANDLER_RETRY_BASE_MS", 200, 1, 60_000)
-export const leaseMs = intIn("PARTITION_LEASE_MS", 5000, 500, 600_000)
+/**
+ * A reader stops 1.5 s (its longest blocking read and a margin) before its lease could run out, so a lease
+ * must be well above that: at 3 s a reader reads for 1.5 s after each renewal (one every second).
+ */
+export const leaseMs = intIn("PARTITION_LEASE_MS", 5000, 3000, 600_000)
 export const actorIdleMs = intIn("ACTOR_IDLE_MS", 60_000, 100, 3_600_000)
 export const dedupTtlS = intIn("DEDUP_TTL_S", 90_000, 86_400, 604_800)
 export const chatStateTtlS = intIn("CHAT_STATE_TTL_S", 30 * 86_400, 3600, 365 * 86_400)
@@ -164,6 +170,7 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "SESSION_MAX_AGE_S", fallback: "2592000", meaning: "lifetime of a sign-in however often it is refreshed" },
   { name: "AUTH_RATE_PER_MIN_IP", fallback: "60", meaning: "sign-in route requests per minute per client address" },
   { name: "AUTH_RATE_PER_MIN_USER", fallback: "20", meaning: "sign-in route requests per minute per Telegram user" },
+  { name: "PROMO_ATTEMPTS_PER_HOUR", fallback: "10", meaning: "promo-code attempts per player per hour" },
   { name: "TRUSTED_PROXIES", fallback: "none", meaning: "CIDRs of proxies whose X-Forwarded-For names the client address" },
   { name: "PLATFORM_API_URL", fallback: "unset", meaning: "operator backend (docs/platform-api.md); unset: reference tables in Postgres" },
   { name: "PLATFORM_API_TOKEN", fallback: "none", meaning: "bearer token the gateway sends to PLATFORM_API_URL" },
@@ -174,7 +181,7 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "WORKER_MAX_IN_FLIGHT", fallback: "1000", meaning: "updates in flight per worker process" },
   { name: "HANDLER_MAX_ATTEMPTS", fallback: "5", meaning: "handler attempts before dead-lettering" },
   { name: "HANDLER_RETRY_BASE_MS", fallback: "200", meaning: "first retry delay, doubled per attempt" },
-  { name: "PARTITION_LEASE_MS", fallback: "5000", meaning: "partition lease lifetime" },
+  { name: "PARTITION_LEASE_MS", fallback: "5000", meaning: "partition lease lifetime (at least 3000)" },
   { name: "ACTOR_IDLE_MS", fallback: "60000", meaning: "idle time before a chat actor is passivated" },
   { name: "DEDUP_TTL_S", fallback: "90000", meaning: "how long an update_id is remembered" },
   { name: "CHAT_STATE_TTL_S", fallback: "2592000", meaning: "how long an idle chat's FSM state is kept" },

@@ -1,7 +1,8 @@
 /**
- * The operator's backend over HTTP, exactly as `docs/platform-api.yaml` describes it: `GET` routes under
- * `PLATFORM_API_URL`, `Authorization: Bearer <PLATFORM_API_TOKEN>` (Redacted: Effect's client keeps it out of
- * logs and spans), at most `PLATFORM_TIMEOUT_MS` per call including the body, every answer decoded.
+ * The operator's backend over HTTP, exactly as `docs/platform-api.yaml` describes it: `GET` routes (and one
+ * `POST`, activating a promo code) under `PLATFORM_API_URL`, `Authorization: Bearer <PLATFORM_API_TOKEN>`
+ * (Redacted: Effect's client keeps it out of logs and spans), at most `PLATFORM_TIMEOUT_MS` per call including
+ * the body, every request body encoded and every answer decoded with the codecs in `Wire.ts`.
  *
  * A 404 with the documented error body is `UserNotFound` (or `NotFound` on tournament routes); a bare 404 is a
  * `BadResponse` (likely a wrong base URL, not a missing user). 408, 429, 5xx, timeouts and network errors are
@@ -28,19 +29,23 @@ export const make = Effect.gen(function*() {
     )
   )
 
-  /** `GET path`, decoded with `Answer`; `notFound` says what a documented 404 means on this route. */
-  const get = <A>(
-    path: string,
-    urlParams: Readonly<Record<string, string | number | undefined>>,
+  /**
+   * Sends `request` (its url a path under the base URL) and decodes a 2xx answer with `Answer`; `notFound` says
+   * what a documented 404 means on this route.
+   */
+  const send = <A>(
+    request: HttpClientRequest.HttpClientRequest,
     Answer: Schema.Codec<A, unknown, never, unknown>,
     notFound: () => Model.Reason
   ): Effect.Effect<A, Model.Reason> =>
-    client.get(path, { urlParams }).pipe(
+    client.execute(request).pipe(
       Effect.flatMap((response) =>
         Effect.flatMap(response.text, (body) =>
           response.status >= 200 && response.status < 300
             ? Schema.decodeUnknownEffect(Schema.fromJsonString(Answer))(body).pipe(
-              Effect.mapError((error) => new Model.BadResponse({ message: Model.clip(`${path}: ${error.message}`) }))
+              Effect.mapError((error) =>
+                new Model.BadResponse({ message: Model.clip(`${request.url}: ${error.message}`) })
+              )
             )
             : Effect.fail(refusal(response, body, notFound)))
       ),
@@ -49,6 +54,29 @@ export const make = Effect.gen(function*() {
         duration: timeoutMs,
         orElse: () => Effect.fail(new Model.PlatformUnavailable({ message: `no answer within ${timeoutMs} ms` }))
       })
+    )
+
+  /** `GET path?urlParams` (parameters that are `undefined` left out), as `send`. */
+  const get = <A>(
+    path: string,
+    urlParams: Readonly<Record<string, string | number | undefined>>,
+    Answer: Schema.Codec<A, unknown, never, unknown>,
+    notFound: () => Model.Reason
+  ): Effect.Effect<A, Model.Reason> => send(HttpClientRequest.get(path, { urlParams }), Answer, notFound)
+
+  /** `POST path` with `body` as JSON encoded by `Body`, as `send`; a body `Body` refuses is `InvalidRequest`. */
+  const post = <B, A>(
+    path: string,
+    Body: Schema.Codec<B, unknown, never, never>,
+    body: B,
+    Answer: Schema.Codec<A, unknown, never, unknown>,
+    notFound: () => Model.Reason
+  ): Effect.Effect<A, Model.Reason> =>
+    Schema.encodeEffect(Body)(body).pipe(
+      Effect.mapError((error) => new Model.InvalidRequest({ message: Model.clip(`${path}: ${error.message}`) })),
+      Effect.flatMap((json) =>
+        send(HttpClientRequest.bodyJsonUnsafe(HttpClientRequest.post(path), json), Answer, notFound)
+      )
     )
 
   const user = (userId: string, part: string) => `/v1/users/${encodeURIComponent(userId)}/${part}`
@@ -79,7 +107,9 @@ export const make = Effect.gen(function*() {
         (a) => a.leaderboard
       ),
     missions: (userId) =>
-      Effect.map(get(user(userId, "missions"), {}, Wire.Missions, userNotFound(userId)), (a) => a.missions)
+      Effect.map(get(user(userId, "missions"), {}, Wire.Missions, userNotFound(userId)), (a) => a.missions),
+    activatePromo: (userId, code) =>
+      post(user(userId, "promo-codes"), Wire.PromoActivation, { code }, Wire.PromoOutcome, userNotFound(userId))
   }
   return backend
 })

@@ -91,6 +91,22 @@ export const Mission = Schema.Struct({
 })
 export type Mission = typeof Mission.Type
 
+/** A promo code as players type it: 3-32 letters, digits or hyphens; case-insensitive (backends see it upper-cased). */
+export const promoCodePattern = /^[A-Za-z0-9-]{3,32}$/
+
+/**
+ * What activating a promo code did: `activated` (the bonus is granted now), `unknown` (no such code), `expired`,
+ * `already_used` (this player activated it before), `not_eligible` (used up, or the player does not qualify).
+ */
+export const PromoStatus = Schema.Literals(["activated", "unknown", "expired", "already_used", "not_eligible"])
+
+/**
+ * `bonus` is what was granted, as short text for the player (e.g. "10 free spins"; never an amount of money), and
+ * null unless `status` is `activated`.
+ */
+export const PromoOutcome = Schema.Struct({ status: PromoStatus, bonus: Schema.NullOr(Schema.String) })
+export type PromoOutcome = typeof PromoOutcome.Type
+
 export class UserNotFound extends Schema.TaggedError<UserNotFound>()("UserNotFound", { userId: Schema.String }) {}
 
 /** Something other than a user does not exist, e.g. `what: "tournament t-42"`. */

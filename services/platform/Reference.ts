@@ -1,10 +1,12 @@
 /**
- * The reference platform: the `Platform` answers read from the gateway's own Postgres tables (`ref_*`, migration
- * 0005, filled by `npm run seed`). It stands in for the operator's backend in development, demos and tests, and
- * shows what each answer means. Read-only like the HTTP one; a database failure is `PlatformUnavailable`.
+ * The reference platform: the `Platform` answers read from the gateway's own Postgres tables (`ref_*`, migrations
+ * 0005 and 0007, filled by `npm run seed`). It stands in for the operator's backend in development, demos and
+ * tests, and shows what each answer means. Read-only but for promo codes, whose activations it records (one
+ * transaction per activation, the code's row locked); a database failure is `PlatformUnavailable`.
  */
 import { Effect, Schema, SchemaTransformation } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import type { Statement } from "effect/sql/Statement"
 import type { Backend } from "../Platform.ts"
 import * as Model from "./Model.ts"
@@ -46,9 +48,24 @@ const TournamentRow = Schema.Struct({
   prizeAmount: NullableDecimal
 })
 const MissionRow = Schema.Struct({ ...Model.Mission.fields, endsAt: NullableIsoDate })
+/** An existing user's KYC level (0 without a KYC record). */
+const KycLevelRow = Schema.Struct({ level: Model.Kyc.fields.level, barred: Schema.Boolean })
+const PromoRow = Schema.Struct({
+  bonus: Schema.String,
+  expired: Schema.Boolean,
+  usedUp: Schema.Boolean,
+  minKycLevel: Schema.Int
+})
 
 const money = (currency: string, amount: string | null): Model.Money | null =>
   amount === null ? null : { currency, amount }
+
+const promoOutcome = (status: Exclude<Model.PromoOutcome["status"], "activated">): Model.PromoOutcome =>
+  ({ status, bonus: null })
+
+/** A failing statement, or transaction, of the reference database. */
+const unavailable = (error: SqlError): Model.PlatformUnavailable =>
+  new Model.PlatformUnavailable({ message: `reference database: ${error.message}` })
 
 const noLimits: Model.Limits = {
   depositDaily: null,
@@ -66,7 +83,7 @@ export const make = Effect.gen(function*() {
   /** Runs `statement` and decodes its rows with `Row`. */
   const rows = <A>(Row: Schema.Codec<A, unknown, never, unknown>, statement: Statement<unknown>) =>
     statement.pipe(
-      Effect.mapError((error) => new Model.PlatformUnavailable({ message: `reference database: ${error.message}` })),
+      Effect.mapError(unavailable),
       Effect.flatMap((found) =>
         Schema.decodeUnknownEffect(Schema.Array(Row))(found).pipe(
           Effect.mapError((error) => new Model.BadResponse({ message: Model.clip(`reference row: ${error.message}`) }))
@@ -81,6 +98,42 @@ export const make = Effect.gen(function*() {
   /** An existing user with no rows has empty answers; an unknown one is `UserNotFound`. */
   const known = (userId: string) =>
     exists(sql`SELECT 1 AS found FROM ref_users WHERE user_id = ${userId}`, () => new Model.UserNotFound({ userId }))
+
+  /** Runs `statement`, which answers no rows. */
+  const run = (statement: Statement<unknown>) => Effect.asVoid(Effect.mapError(statement, unavailable))
+
+  /**
+   * The rules of an activation, in order: an unknown code, an expired one, one this user activated before, one
+   * used up or above the user's KYC level; else the activation is recorded and counted. The code's row stays
+   * locked until the transaction ends, so concurrent activations of one code take turns.
+   */
+  const activate = (userId: string, code: string) =>
+    Effect.gen(function*() {
+      const [user] = yield* rows(KycLevelRow, sql`
+        SELECT coalesce(k.level, 0)::int AS level,
+          (u.status <> 'active' OR coalesce(l.self_excluded_until > now(), false)) AS "barred"
+        FROM ref_users u LEFT JOIN ref_kyc k ON k.user_id = u.user_id LEFT JOIN ref_limits l ON l.user_id = u.user_id
+        WHERE u.user_id = ${userId}`)
+      if (user === undefined) return yield* Effect.fail(new Model.UserNotFound({ userId }))
+      const [promo] = yield* rows(PromoRow, sql`
+        SELECT bonus, coalesce(expires_at <= now(), false) AS expired,
+          coalesce(uses >= max_uses, false) AS "usedUp", min_kyc_level AS "minKycLevel"
+        FROM ref_promo_codes WHERE code = ${code}
+        FOR UPDATE`)
+      if (promo === undefined) return promoOutcome("unknown")
+      if (promo.expired) return promoOutcome("expired")
+      const used = yield* rows(Found, sql`
+        SELECT 1 AS found FROM ref_promo_activations WHERE code = ${code} AND user_id = ${userId}`)
+      if (used.length > 0) return promoOutcome("already_used")
+      // Responsible gaming: a suspended, closed or self-excluded player gets no bonus.
+      if (promo.usedUp || user.barred || user.level < promo.minKycLevel) return promoOutcome("not_eligible")
+      yield* run(sql`INSERT INTO ref_promo_activations (code, user_id) VALUES (${code}, ${userId})`)
+      yield* run(sql`UPDATE ref_promo_codes SET uses = uses + 1 WHERE code = ${code}`)
+      return { status: "activated", bonus: promo.bonus } satisfies Model.PromoOutcome
+    }).pipe(
+      sql.withTransaction,
+      Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
+    )
 
   const tournamentStatus = sql`
     CASE WHEN now() < starts_at THEN 'upcoming' WHEN now() < ends_at THEN 'running' ELSE 'finished' END`
@@ -180,7 +233,8 @@ export const make = Effect.gen(function*() {
           FROM ref_missions
           WHERE user_id = ${userId} AND (ends_at IS NULL OR ends_at > now())
           ORDER BY ends_at NULLS LAST, mission_id`)
-      )
+      ),
+    activatePromo: activate
   }
   return backend
 })

@@ -1,9 +1,10 @@
 /**
  * Demo data for the reference platform (`npm run seed`, and the tests): five players `demo-1`..`demo-5` with EUR
- * balances, KYC levels, limits, transactions and missions, and a finished, a running and an upcoming tournament
- * with leaderboards of aliases. Every row is an upsert keyed by a fixed id, so seeding again changes nothing.
- * Dates are counted from the start of the current UTC day (from `Clock`), so the running tournament is running
- * and the missions are open whenever the demo is seeded.
+ * balances, KYC levels, limits, transactions and missions, a finished, a running and an upcoming tournament
+ * with leaderboards of aliases, and promo codes. Every row is an upsert keyed by a fixed id, so seeding again
+ * changes nothing; a promo code's count of uses (and its activations) is never written here, so seeding again
+ * does not make a used code usable again. Dates are counted from the start of the current UTC day (from
+ * `Clock`), so the running tournament is running and the missions are open whenever the demo is seeded.
  */
 import { Clock, Effect } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
@@ -69,6 +70,14 @@ const missions = [
   ["demo-3", "m-live-5", "Play 5 live casino games", 5, 5, "10 EUR bonus", 1]
 ] as const
 
+/** Promo codes: code, bonus, expires (days from today; null: never), uses allowed (null: any), KYC level needed. */
+const promoCodes = [
+  ["WELCOME10", "10 free spins", null, null, 0],
+  ["SPRING", "25 free spins", -10, null, 0],
+  ["VIP", "50 free spins and a VIP tournament ticket", null, null, 3],
+  ["ONCE", "1 free tournament entry", null, 1, 0]
+] as const
+
 export type Seeded = { readonly users: number; readonly transactions: number; readonly tournaments: number }
 
 /** Writes the demo data (upserts), in one transaction. */
@@ -111,6 +120,8 @@ export const seed = Effect.gen(function*() {
       ([user_id, mission_id, title, progress, target, reward, ends]) =>
         ({ user_id, mission_id, title, progress, target, reward, ends_at: ends === null ? null : day(ends) })
     ))
+    yield* upsert("ref_promo_codes", ["code"], promoCodes.map(([code, bonus, expires, max_uses, min_kyc_level]) =>
+      ({ code, bonus, expires_at: expires === null ? null : day(expires), max_uses, min_kyc_level })))
   }))
   return { users: users.length, transactions: transactions.length, tournaments: tournaments.length } satisfies Seeded
 })

@@ -1,7 +1,8 @@
 /**
  * The JSON the operator's backend speaks (`docs/platform-api.yaml`): the model's Schemas with their keys in
- * snake_case, each list in an envelope object (so fields can be added later), and the error body. Decoding
- * ignores fields it does not know, so the backend may send more than the document asks for.
+ * snake_case, each list in an envelope object (so fields can be added later), the one request body (a promo
+ * code to activate) and the error body. Decoding ignores fields it does not know, so the backend may send more
+ * than the document asks for.
  */
 import { Schema } from "effect"
 import * as Model from "./Model.ts"
@@ -42,6 +43,11 @@ export const Leaderboard = Schema.Struct({ leaderboard: Schema.Array(Model.Leade
 export const Missions = Schema.Struct({
   missions: Schema.Array(Model.Mission.pipe(Schema.encodeKeys({ endsAt: "ends_at" })))
 })
+
+/** The body of `POST /v1/users/{user_id}/promo-codes`: the code as `Model.promoCodePattern` allows, upper-cased. */
+export const PromoActivation = Schema.Struct({ code: Schema.String.check(Schema.isPattern(/^[A-Z0-9-]{3,32}$/)) })
+
+export const PromoOutcome = Model.PromoOutcome
 
 /** The body of every answer other than 2xx. */
 export const ErrorBody = Schema.Struct({

@@ -1,4 +1,7 @@
-/** The bot: one Composer per feature, in the order they claim updates. */
+/**
+ * The bot: one Composer per feature, in the order they claim updates. A flow in progress (promo) sees each
+ * message first and lets commands and menu buttons through.
+ */
 import { Composer } from "grammy"
 import type { BotContext } from "./BotContext.ts"
 import { fallback } from "./features/Fallback.ts"
@@ -6,7 +9,8 @@ import { help } from "./features/Help.ts"
 import { link } from "./features/Link.ts"
 import { menu } from "./features/Menu.ts"
 import { money } from "./features/Money.ts"
+import { promo } from "./features/Promo.ts"
 import { settings } from "./features/Settings.ts"
 import { start } from "./features/Start.ts"
 
-export const bot = new Composer<BotContext>(start, link, settings, help, menu, money, fallback)
+export const bot = new Composer<BotContext>(promo, start, link, settings, help, menu, money, fallback)

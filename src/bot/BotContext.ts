@@ -6,6 +6,12 @@ import { Schema } from "effect"
 import type { Context } from "grammy"
 import type { Arrival } from "../../services/Arrivals.ts"
 import type { Consents, ConsentType } from "../../services/Identity.ts"
+import type { PromoOutcome } from "../../services/Platform.ts"
+
+/** What a promo code attempt came to, as the chat is told. */
+export type PromoAnswer =
+  | PromoOutcome
+  | { readonly status: "not_linked" | "rate_limited" | "unavailable"; readonly bonus: null }
 import type { Language, Texts } from "./texts/index.ts"
 
 export const BotSession = Schema.Struct({
@@ -13,7 +19,9 @@ export const BotSession = Schema.Struct({
   startedAt: Schema.optional(Schema.Number),
   startPayload: Schema.optional(Schema.String),
   /** A `link_account` deep link waiting for the player's confirmation, until `until` (ms since the epoch). */
-  pendingLink: Schema.optional(Schema.Struct({ platformUserId: Schema.String, until: Schema.Number }))
+  pendingLink: Schema.optional(Schema.Struct({ platformUserId: Schema.String, until: Schema.Number })),
+  /** A multi-step flow in progress: the next text message belongs to it (kept across restarts and takeovers). */
+  flow: Schema.optional(Schema.Struct({ kind: Schema.Literal("promo"), attempts: Schema.Number }))
 })
 export type BotSession = typeof BotSession.Type
 
@@ -32,6 +40,8 @@ export type BotDeps = {
   readonly toggleConsent: (type: ConsentType) => Promise<Consents>
   /** Unlinks the update's user; `false` when nothing was linked. */
   readonly unlink: () => Promise<boolean>
+  /** Activates a promo code for the update's user's platform account, within the user's budget of attempts. */
+  readonly activatePromo: (code: string) => Promise<PromoAnswer>
 }
 
 export type BotContext = Context & {

@@ -11,11 +11,14 @@ import type { Update } from "grammy/types"
 import * as Env from "../config.ts"
 import { Arrivals } from "../../services/Arrivals.ts"
 import { Chats } from "../../services/Chats.ts"
-import { Identity } from "../../services/Identity.ts"
+import { Identity, type IdentityRecord } from "../../services/Identity.ts"
+import type { SqlError } from "effect/sql/SqlError"
+import { Platform } from "../../services/Platform.ts"
+import * as RateLimiter from "effect/persistence/RateLimiter"
 import { Sender } from "../../services/Sender.ts"
 import { HandlerError, type Outbound, UpdateHandler } from "../../services/UpdateHandler.ts"
 import { bot } from "./Bot.ts"
-import { type BotContext, type BotDeps, BotSession } from "./BotContext.ts"
+import { type BotContext, type BotDeps, BotSession, type PromoAnswer } from "./BotContext.ts"
 import { languageOf, texts } from "./texts/index.ts"
 
 const decodeSession = Schema.decodeUnknownOption(BotSession)
@@ -51,6 +54,9 @@ export const layer = Layer.effect(UpdateHandler)(
     const chats = yield* Chats
     const arrivals = yield* Arrivals
     const identity = yield* Identity
+    const platform = yield* Platform
+    const limiter = yield* RateLimiter.RateLimiter
+    const promoAttempts = yield* Env.promoAttemptsPerHour
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
     const cabinetUrl = Option.getOrUndefined(yield* Env.cabinetUrl) ??
       (publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/cabinet` : undefined)
@@ -63,6 +69,32 @@ export const layer = Layer.effect(UpdateHandler)(
     /** Runs effects from grammY's promises in the update's own context, so their spans join its trace. */
     const runnerIn = (context: Context.Context<never>) => <A, E>(effect: Effect.Effect<A, E>) =>
       Effect.runPromiseExitWith(context)(effect)
+
+    /** A promo code for the identity's platform account, within the player's hourly budget of attempts. */
+    const activatePromo = (known: Effect.Effect<IdentityRecord, SqlError>, code: string) =>
+      Effect.gen(function*() {
+        const record = yield* known
+        if (record.platformUserId === null) return { status: "not_linked", bonus: null } as const
+        const budget = yield* limiter.consume({
+          algorithm: "fixed-window",
+          window: "1 hour",
+          limit: promoAttempts,
+          key: `promo:${record.telegramUserId}`,
+          onExceeded: "fail"
+        }).pipe(Effect.result)
+        if (budget._tag === "Failure") {
+          if (budget.failure.reason._tag === "RateLimitExceeded") return { status: "rate_limited", bonus: null } as const
+          return yield* Effect.fail(budget.failure)
+        }
+        return yield* platform.activatePromo(record.platformUserId, code).pipe(
+          Effect.catch((error): Effect.Effect<PromoAnswer> =>
+            Effect.as(
+              Effect.logWarning("promo code not checked", { reason: error.reason._tag }),
+              { status: "unavailable", bonus: null }
+            )
+          )
+        )
+      })
 
     /** Runs an effect for a grammY handler: its value, or its failure thrown (the actor retries the update). */
     const promised = async <A, E>(run: ReturnType<typeof runnerIn>, effect: Effect.Effect<A, E>): Promise<A> => {
@@ -101,7 +133,8 @@ export const layer = Layer.effect(UpdateHandler)(
               identity.setConsents(record.telegramUserId, { [type]: !record.consents[type] }, "user"),
               (consents) => consents ?? record.consents
             ))),
-        unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user"))
+        unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user")),
+        activatePromo: (code) => promised(run, activatePromo(known, code))
       }
     }
 

@@ -14,7 +14,8 @@ const program = Effect.gen(function*() {
   const seeded = yield* seed
   process.stdout.write(
     `seeded the reference platform: ${seeded.users} players (demo-1..demo-${seeded.users}), ` +
-      `${seeded.transactions} transactions, ${seeded.tournaments} tournaments with leaderboards, missions\n`
+      `${seeded.transactions} transactions, ${seeded.tournaments} tournaments with leaderboards, missions, ` +
+      `promo codes (WELCOME10, SPRING expired, VIP for KYC 3, ONCE single use)\n`
   )
 }).pipe(Effect.provide(Postgres.layer))
 

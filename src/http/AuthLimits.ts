@@ -10,7 +10,7 @@ import { HttpServerRequest } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Env from "../config.ts"
-import { Keys } from "../../streams/Keys.ts"
+import * as RedisLayer from "../../layers/Redis.ts"
 import { RateLimited, retryAfterSeconds, Unavailable } from "./AuthApi.ts"
 
 export class AuthLimits extends Context.Service<AuthLimits, {
@@ -39,13 +39,7 @@ export class AuthLimits extends Context.Service<AuthLimits, {
         user: (telegramUserId) => take(`auth:user:${telegramUserId}`, perUser, "user")
       }
     })
-  ).pipe(
-    Layer.provide(RateLimiter.layer),
-    Layer.provide(Layer.unwrap(Effect.gen(function*() {
-      const keys = yield* Keys
-      return RateLimiter.layerStoreRedis({ prefix: `${keys.prefix}ratelimit:` })
-    })))
-  )
+  ).pipe(Layer.provide(RedisLayer.rateLimiter))
 }
 
 /** The budget's key for an address: IPv4 (also IPv4-mapped IPv6) as is, IPv6 by its /64 prefix. */

@@ -1,14 +1,17 @@
 /**
  * The Platform adapter. The reference implementation answers every method from the seeded tables (unknown users
- * are `UserNotFound`, bad inputs `InvalidRequest`, seeding again changes nothing). The HTTP implementation, against
- * a loopback backend serving the documented routes from those same tables, gives the very same answers with the
- * bearer token on every request, and maps a documented 404, a bare 404, a 500, a 401, a malformed body and a
- * backend slower than PLATFORM_TIMEOUT_MS to their reasons. `Platform.layer` picks by PLATFORM_API_URL.
+ * are `UserNotFound`, bad inputs `InvalidRequest`, seeding again changes nothing) and activates promo codes by
+ * their rules, once per player, also under concurrent activations. The HTTP implementation, against a loopback
+ * backend serving the documented routes from those same tables, gives the very same answers (promo activations
+ * included, as a POST of the upper-cased code) with the bearer token on every request, and maps a documented
+ * 404, a bare 404, a 500, a 401, a malformed body and a backend slower than PLATFORM_TIMEOUT_MS to their
+ * reasons. `Platform.layer` picks by PLATFORM_API_URL.
  */
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Metric, Redacted } from "effect"
+import { Context, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
 import * as Postgres from "../../layers/Postgres.ts"
-import { Platform, type PlatformError } from "../../services/Platform.ts"
+import { Platform, type PlatformError, type PromoOutcome } from "../../services/Platform.ts"
 import { seed } from "../../src/cli/seed.ts"
 import * as Metrics from "../../src/metrics.ts"
 import { config, testDatabase } from "../support/Infra.ts"
@@ -52,6 +55,42 @@ const backend = Effect.gen(function*() {
 })
 
 const reason = (error: PlatformError) => error.reason._tag
+
+const activated = (bonus: string): PromoOutcome => ({ status: "activated", bonus })
+const refused = (status: Exclude<PromoOutcome["status"], "activated">): PromoOutcome => ({ status, bonus: null })
+
+/** Copies of the seeded promo codes under `prefix` (`R-WELCOME10`...), unused, for a test of its own. */
+const promoCopies = (prefix: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    yield* sql`
+      INSERT INTO ref_promo_codes (code, bonus, expires_at, max_uses, min_kyc_level)
+      SELECT ${prefix} || code, bonus, expires_at, max_uses, min_kyc_level FROM ref_promo_codes
+      WHERE code IN ('WELCOME10', 'SPRING', 'VIP', 'ONCE')`
+  })
+
+/**
+ * Promo activations in order, on codes under `prefix`: each outcome, or the reason it failed. Covers every status,
+ * a second activation, case-insensitivity, an unknown user and a malformed code.
+ */
+const promoScenario = (platform: Platform["Service"], prefix: string) =>
+  Effect.forEach([
+    ["demo-1", `${prefix}welcome10`], ["demo-1", `${prefix}WELCOME10`], ["demo-2", `${prefix}Welcome10`],
+    ["demo-1", `${prefix}SPRING`], ["demo-1", `${prefix}VIP`], ["demo-3", `${prefix}vip`], ["demo-3", `${prefix}ONCE`],
+    ["demo-1", `${prefix}ONCE`], ["demo-3", `${prefix}ONCE`], ["demo-1", `${prefix}NOPE`], ["nobody", `${prefix}VIP`],
+    ["demo-1", `${prefix}VIP!`]
+  ] as const, ([userId, code]) =>
+    platform.activatePromo(userId, code).pipe(
+      Effect.catch((error): Effect.Effect<PromoOutcome | string> => Effect.succeed(reason(error)))
+    ))
+
+/** What `promoScenario` answers on fresh copies of the seeded codes. */
+const promoScenarioOutcomes: ReadonlyArray<PromoOutcome | string> = [
+  activated("10 free spins"), refused("already_used"), activated("10 free spins"), refused("expired"),
+  refused("not_eligible"), activated("50 free spins and a VIP tournament ticket"),
+  activated("1 free tournament entry"), refused("not_eligible"), refused("already_used"), refused("unknown"),
+  "UserNotFound", "InvalidRequest"
+]
 
 layer(Platform.layerReference.pipe(Layer.provideMerge(seeded)), { excludeTestServices: true })("Platform", (it) => {
   it.effect("reference: answers every method from the seeded tables", () =>
@@ -126,6 +165,67 @@ layer(Platform.layerReference.pipe(Layer.provideMerge(seeded)), { excludeTestSer
       }
     }))
 
+  it.effect("reference: activates the seeded promo codes by their rules, once per player", () =>
+    Effect.gen(function*() {
+      const platform = yield* Platform
+      const sql = yield* SqlClient
+      const uses = (code: string) =>
+        Effect.map(sql<{ readonly uses: number }>`SELECT uses FROM ref_promo_codes WHERE code = ${code}`,
+          ([row]) => row?.uses)
+
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-1", "welcome10"), activated("10 free spins"),
+        "case-insensitive")
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-1", "WELCOME10"), refused("already_used"))
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-2", "WELCOME10"), activated("10 free spins"))
+      assert.strictEqual(yield* uses("WELCOME10"), 2, "a second activation is not counted")
+      // Responsible gaming: no bonus for a closed account (demo-5) or a self-excluded player (demo-4).
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-5", "WELCOME10"), refused("not_eligible"), "closed")
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-4", "WELCOME10"), refused("not_eligible"), "self-excluded")
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-1", "SPRING"), refused("expired"))
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-1", "VIP"), refused("not_eligible"), "KYC level 2 < 3")
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-5", "VIP"), refused("not_eligible"), "no KYC record")
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-3", "Vip"),
+        activated("50 free spins and a VIP tournament ticket"))
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-2", "ONCE"), activated("1 free tournament entry"))
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-1", "ONCE"), refused("not_eligible"), "used up")
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-2", "ONCE"), refused("already_used"))
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-1", "NO-SUCH-CODE"), refused("unknown"))
+      assert.deepInclude((yield* Effect.flip(platform.activatePromo("nobody", "WELCOME10"))).reason,
+        { _tag: "UserNotFound", userId: "nobody" })
+      for (const [userId, code] of [["demo-1", "ab"], ["demo-1", "x".repeat(33)], ["demo-1", "WELCOME 10"],
+        ["demo-1", "WELCOME10!"], ["demo-1", "ÀBC"], ["demo-1", ""], ["", "WELCOME10"]] as const)
+      {
+        const error = yield* Effect.flip(platform.activatePromo(userId, code))
+        assert.strictEqual(reason(error), "InvalidRequest", `${userId} ${code}`)
+        assert.isTrue(error.message.startsWith("activatePromo: "), error.message)
+      }
+      assert.strictEqual(yield* uses("ONCE"), 1)
+
+      yield* seed
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-1", "WELCOME10"), refused("already_used"),
+        "seeding again keeps the activations")
+      assert.deepStrictEqual(yield* platform.activatePromo("demo-3", "ONCE"), refused("not_eligible"),
+        "and the count of uses")
+      assert.strictEqual(yield* uses("ONCE"), 1)
+    }))
+
+  it.effect("reference: concurrent activations of a code take turns", () =>
+    Effect.gen(function*() {
+      const platform = yield* Platform
+      const sql = yield* SqlClient
+      yield* sql`INSERT INTO ref_promo_codes (code, bonus, max_uses) VALUES ('RACE-TWO', '2 free spins', 2)`
+      const players = ["demo-1", "demo-2", "demo-3", "demo-4", "demo-5", "demo-1", "demo-2", "demo-3"]
+      const outcomes = yield* Effect.forEach(players, (id) => platform.activatePromo(id, "race-two"),
+        { concurrency: "unbounded" })
+      const count = (status: PromoOutcome["status"]) => outcomes.filter((o) => o.status === status).length
+      assert.strictEqual(count("activated"), 2, JSON.stringify(outcomes))
+      assert.strictEqual(count("activated") + count("already_used") + count("not_eligible"), players.length)
+      const [row] = yield* sql<{ readonly uses: number; readonly activations: number }>`
+        SELECT uses, (SELECT count(*)::int FROM ref_promo_activations WHERE code = 'RACE-TWO') AS activations
+        FROM ref_promo_codes WHERE code = 'RACE-TWO'`
+      assert.deepStrictEqual(row, { uses: 2, activations: 2 })
+    }))
+
   it.effect("seeding again changes nothing", () =>
     Effect.gen(function*() {
       const platform = yield* Platform
@@ -144,6 +244,57 @@ layer(Platform.layerReference.pipe(Layer.provideMerge(seeded)), { excludeTestSer
       assert.include(server.requests.map((r) => r.path), "/v1/users/demo-1/transactions?limit=100&before=demo-1-tx-03")
       assert.include(server.requests.map((r) => r.path), "/v1/tournaments?status=running")
       assert.include(server.requests.map((r) => r.path), "/v1/tournaments/t-weekly-race/leaderboard?limit=5")
+    }))
+
+  it.effect("http: activates promo codes as the reference does, with a POST of the upper-cased code", () =>
+    Effect.gen(function*() {
+      yield* promoCopies("R-")
+      yield* promoCopies("H-")
+      const reference = yield* promoScenario(yield* Platform, "R-")
+      assert.deepStrictEqual(reference, promoScenarioOutcomes)
+
+      const server = yield* backend
+      const http = yield* httpPlatform(server.url)
+      assert.deepStrictEqual(yield* promoScenario(http, "H-"), reference)
+      assert.strictEqual(server.requests.length, promoScenarioOutcomes.length - 1, "a malformed code is not sent")
+      const [first] = server.requests
+      assert.deepStrictEqual(first, {
+        method: "POST", path: "/v1/users/demo-1/promo-codes", authorization: `Bearer ${token}`,
+        contentType: "application/json", body: JSON.stringify({ code: "H-WELCOME10" })
+      })
+      for (const r of server.requests) assert.strictEqual(r.method, "POST")
+
+      server.fault("error500")
+      const unavailable = yield* Effect.flip(http.activatePromo("demo-1", "H-WELCOME10"))
+      assert.strictEqual(reason(unavailable), "PlatformUnavailable")
+      assert.isTrue(unavailable.retryable)
+      server.fault("wrongShape")
+      assert.strictEqual(reason(yield* Effect.flip(http.activatePromo("demo-1", "H-WELCOME10"))), "BadResponse")
+      server.fault("none")
+      assert.deepStrictEqual(yield* http.activatePromo("demo-3", "h-welcome10"), activated("10 free spins"))
+      assert.deepStrictEqual(yield* http.activatePromo("demo-4", "h-welcome10"), refused("not_eligible"))
+    }))
+
+  it.effect("http: the backend refuses a promo activation that is not the documented POST", () =>
+    Effect.gen(function*() {
+      const server = yield* backend
+      const send = (init: RequestInit) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${server.url}/v1/users/demo-1/promo-codes`, {
+            ...init, headers: { authorization: `Bearer ${token}`, ...init.headers }
+          })
+          return [response.status, await response.json()] as const
+        })
+      const ErrorBody = Schema.Struct({ error: Schema.Struct({ code: Schema.String, message: Schema.String }) })
+      for (const [init, status] of [
+        [{ method: "GET" }, 405],
+        [{ method: "POST", body: "code=WELCOME10", headers: { "content-type": "text/plain" } }, 415],
+        [{ method: "POST", body: "{\"code\": 42}", headers: { "content-type": "application/json" } }, 400]
+      ] as const) {
+        const [answered, body] = yield* send(init)
+        assert.strictEqual(answered, status)
+        assert.strictEqual(Schema.decodeUnknownSync(ErrorBody)(body).error.code, "invalid_request")
+      }
     }))
 
   it.effect("http: maps 404, 401, 500, malformed bodies and timeouts to their reasons", () =>

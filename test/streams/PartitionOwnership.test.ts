@@ -53,7 +53,7 @@ describe("partition ownership", () => {
       const env = gatewayEnv({
         prefix,
         databaseUrl: yield* testDatabase,
-        extra: { PARTITIONS: String(partitions), PARTITION_LEASE_MS: "1500" }
+        extra: { PARTITIONS: String(partitions), PARTITION_LEASE_MS: "3000" }
       })
       const first = yield* member(env)
       yield* eventually("the first member owns everything", Effect.map(first.ownership.owned, (o) => o.length === partitions))

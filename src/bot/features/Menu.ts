@@ -27,8 +27,6 @@ const answers = (ctx: BotContext, data: CallbackData.CallbackData): string | und
       return ctx.t.noTournaments
     case "tournaments:missions":
       return ctx.t.noMissions
-    case "bonuses:promo":
-      return ctx.t.promoSoon
     case "support:faq":
       return ctx.t.faqAnswer
     case "support:contact":

@@ -1,0 +1,90 @@
+/**
+ * Promo codes, a two-step flow: "Enter a promo code" (or `/promo`) asks for the code, and the player's next text
+ * message is the code. The step lives in the chat's session (Redis), so a restart or a partition takeover
+ * between the two messages changes nothing: the next message still finds the flow. A menu button or a command
+ * leaves the flow; three malformed answers end it. Attempts are limited per player (`PROMO_ATTEMPTS_PER_HOUR`).
+ */
+import { Composer, GrammyError } from "grammy"
+import type { BotContext, PromoAnswer } from "../BotContext.ts"
+import { mainMenu } from "../keyboards/MainMenu.ts"
+import { texts, type Texts } from "../texts/index.ts"
+
+/** What Telegram users type as a promo code: letters, digits, dashes. */
+const codePattern = /^[A-Za-z0-9-]{3,32}$/
+const maxMalformed = 3
+
+export const promo = new Composer<BotContext>()
+
+const answer = (ctx: BotContext) =>
+  ctx.answerCallbackQuery().catch((error: unknown) => {
+    if (error instanceof GrammyError && error.error_code === 400) return false
+    throw error
+  })
+
+const begin = async (ctx: BotContext) => {
+  ctx.session = { ...ctx.session, flow: { kind: "promo", attempts: 0 } }
+  await ctx.reply(ctx.t.promoAsk)
+}
+
+promo.callbackQuery("v1:bonuses:promo", async (ctx) => {
+  await answer(ctx)
+  await begin(ctx)
+})
+promo.command("promo", begin)
+
+const menuLabels = new Set(Object.values(texts).flatMap((t) => Object.values(t.menu)))
+
+const endFlow = (ctx: BotContext) => {
+  const { flow: _, ...rest } = ctx.session
+  ctx.session = rest
+}
+
+promo.chatType("private").on("message:text", async (ctx, next) => {
+  if (ctx.session.flow?.kind !== "promo") return next()
+  const text = ctx.message.text.trim()
+  if (text === "/cancel") {
+    endFlow(ctx)
+    await ctx.reply(ctx.t.promoCancelled, { reply_markup: mainMenu(ctx.t) })
+    return
+  }
+  // Another command or a menu button: the player moved on.
+  if (text.startsWith("/") || menuLabels.has(text)) {
+    endFlow(ctx)
+    return next()
+  }
+  if (!codePattern.test(text)) {
+    const attempts = ctx.session.flow.attempts + 1
+    if (attempts >= maxMalformed) {
+      endFlow(ctx)
+      await ctx.reply(ctx.t.promoGaveUp, { reply_markup: mainMenu(ctx.t) })
+      return
+    }
+    ctx.session = { ...ctx.session, flow: { kind: "promo", attempts } }
+    await ctx.reply(ctx.t.promoMalformed)
+    return
+  }
+  const outcome = await ctx.deps.activatePromo(text)
+  endFlow(ctx)
+  await ctx.reply(replyTo(outcome, ctx.t), { reply_markup: mainMenu(ctx.t) })
+})
+
+const replyTo = (outcome: PromoAnswer, t: Texts): string => {
+  switch (outcome.status) {
+    case "activated":
+      return outcome.bonus === null ? t.promoActivated.replace(/:$/, ".") : `${t.promoActivated} ${outcome.bonus}`
+    case "unknown":
+      return t.promoUnknown
+    case "expired":
+      return t.promoExpired
+    case "already_used":
+      return t.promoAlreadyUsed
+    case "not_eligible":
+      return t.promoNotEligible
+    case "not_linked":
+      return t.promoLinkFirst
+    case "rate_limited":
+      return t.promoTooMany
+    case "unavailable":
+      return t.promoUnavailable
+  }
+}
