@@ -11,6 +11,7 @@ import { menu } from "./features/Menu.ts"
 import { money } from "./features/Money.ts"
 import { promo } from "./features/Promo.ts"
 import { settings } from "./features/Settings.ts"
+import { tournaments } from "./features/Tournaments.ts"
 import { start } from "./features/Start.ts"
 
-export const bot = new Composer<BotContext>(promo, start, link, settings, help, menu, money, fallback)
+export const bot = new Composer<BotContext>(promo, start, link, settings, tournaments, help, menu, money, fallback)

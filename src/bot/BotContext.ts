@@ -6,7 +6,7 @@ import { Schema } from "effect"
 import type { Context } from "grammy"
 import type { Arrival } from "../../services/Arrivals.ts"
 import type { Consents, ConsentType } from "../../services/Identity.ts"
-import type { PromoOutcome } from "../../services/Platform.ts"
+import type { Mission, PromoOutcome, Tournament } from "../../services/Platform.ts"
 
 /** What a promo code attempt came to, as the chat is told. */
 export type PromoAnswer =
@@ -40,6 +40,10 @@ export type BotDeps = {
   readonly toggleConsent: (type: ConsentType) => Promise<Consents>
   /** Unlinks the update's user; `false` when nothing was linked. */
   readonly unlink: () => Promise<boolean>
+  /** Running and upcoming tournaments, soonest first. */
+  readonly tournaments: () => Promise<ReadonlyArray<Tournament> | "unavailable">
+  /** The update's user's open missions. */
+  readonly missions: () => Promise<ReadonlyArray<Mission> | "not_linked" | "unavailable">
   /** Activates a promo code for the update's user's platform account, within the user's budget of attempts. */
   readonly activatePromo: (code: string) => Promise<PromoAnswer>
 }

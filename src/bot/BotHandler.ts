@@ -13,7 +13,7 @@ import { Arrivals } from "../../services/Arrivals.ts"
 import { Chats } from "../../services/Chats.ts"
 import { Identity, type IdentityRecord } from "../../services/Identity.ts"
 import type { SqlError } from "effect/sql/SqlError"
-import { Platform } from "../../services/Platform.ts"
+import { type Mission, Platform, type PlatformError } from "../../services/Platform.ts"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import { Sender } from "../../services/Sender.ts"
 import { HandlerError, type Outbound, UpdateHandler } from "../../services/UpdateHandler.ts"
@@ -22,6 +22,9 @@ import { type BotContext, type BotDeps, BotSession, type PromoAnswer } from "./B
 import { languageOf, texts } from "./texts/index.ts"
 
 const decodeSession = Schema.decodeUnknownOption(BotSession)
+
+/** Tournaments listed in the chat at once (one message, two buttons each). */
+const maxTournaments = 5
 
 /** An `Api` that never touches the network: its calls become `outbound` calls. */
 const apiFor = (outbound: Outbound, run: <A, E>(effect: Effect.Effect<A, E>) => Promise<Exit.Exit<A, E>>) => {
@@ -69,6 +72,18 @@ export const layer = Layer.effect(UpdateHandler)(
     /** Runs effects from grammY's promises in the update's own context, so their spans join its trace. */
     const runnerIn = (context: Context.Context<never>) => <A, E>(effect: Effect.Effect<A, E>) =>
       Effect.runPromiseExitWith(context)(effect)
+
+    /** A platform failure shown as "can't be shown right now" (and logged), not as a failed update. */
+    const orUnavailable = <A>(effect: Effect.Effect<A, PlatformError>) =>
+      effect.pipe(Effect.catch((error) =>
+        Effect.as(Effect.logWarning("platform call failed", { reason: error.reason._tag }), "unavailable" as const)))
+
+    const tournaments = Effect.all([platform.tournaments({ status: "running" }), platform.tournaments({ status: "upcoming" })])
+      .pipe(
+        Effect.map(([running, upcoming]) =>
+          [...running, ...upcoming].sort((a, b) => a.startsAt.localeCompare(b.startsAt)).slice(0, maxTournaments)),
+        orUnavailable
+      )
 
     /** A promo code for the identity's platform account, within the player's hourly budget of attempts. */
     const activatePromo = (known: Effect.Effect<IdentityRecord, SqlError>, code: string) =>
@@ -134,7 +149,13 @@ export const layer = Layer.effect(UpdateHandler)(
               (consents) => consents ?? record.consents
             ))),
         unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user")),
-        activatePromo: (code) => promised(run, activatePromo(known, code))
+        activatePromo: (code) => promised(run, activatePromo(known, code)),
+        tournaments: () => promised(run, tournaments),
+        missions: () =>
+          promised(run, Effect.flatMap(known, (record): Effect.Effect<ReadonlyArray<Mission> | "not_linked" | "unavailable"> =>
+            record.platformUserId === null
+              ? Effect.succeed("not_linked")
+              : platform.missions(record.platformUserId).pipe(orUnavailable)))
       }
     }
 

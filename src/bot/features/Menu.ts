@@ -23,10 +23,6 @@ const answers = (ctx: BotContext, data: CallbackData.CallbackData): string | und
   switch (`${data.section}:${data.action}`) {
     case "profile:open":
       return ctx.t.profile
-    case "tournaments:list":
-      return ctx.t.noTournaments
-    case "tournaments:missions":
-      return ctx.t.noMissions
     case "support:faq":
       return ctx.t.faqAnswer
     case "support:contact":
