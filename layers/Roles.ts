@@ -29,6 +29,7 @@ import { InitDataVerifier } from "../services/InitDataVerifier.ts"
 import { LoginWidgetVerifier } from "../services/LoginWidgetVerifier.ts"
 import { Platform } from "../services/Platform.ts"
 import { Sessions } from "../services/Sessions.ts"
+import { SupportTickets } from "../services/SupportTickets.ts"
 import { TokenIssuer } from "../services/TokenIssuer.ts"
 import { Sender } from "../services/Sender.ts"
 import { SendLimits } from "../services/SendLimits.ts"
@@ -130,7 +131,7 @@ export const sender = OutboxSender.layer.pipe(Layer.provide(Layer.mergeAll(Sende
 
 /** The production handler: the bot's Composer. */
 export const botHandler = BotHandler.layer.pipe(
-  Layer.provide(Layer.mergeAll(Chats.layer, Arrivals.layer, Platform.layer, RedisLayer.rateLimiter)),
+  Layer.provide(Layer.mergeAll(Chats.layer, Arrivals.layer, Platform.layer, RedisLayer.rateLimiter, SupportTickets.layer)),
   Layer.provide(Layer.mergeAll(DeepLinks.layer, Identity.layer, GatewayEvents.layer))
 )
 

@@ -1,5 +1,5 @@
 /**
- * The bot: one Composer per feature, in the order they claim updates. A flow in progress (promo) sees each
+ * The bot: one Composer per feature, in the order they claim updates. A flow in progress (promo, ticket) sees each
  * message first and lets commands and menu buttons through.
  */
 import { Composer } from "grammy"
@@ -12,6 +12,9 @@ import { money } from "./features/Money.ts"
 import { promo } from "./features/Promo.ts"
 import { settings } from "./features/Settings.ts"
 import { tournaments } from "./features/Tournaments.ts"
+import { webAppData } from "./features/WebAppData.ts"
 import { start } from "./features/Start.ts"
+import { support } from "./features/Support.ts"
 
-export const bot = new Composer<BotContext>(promo, start, link, settings, tournaments, help, menu, money, fallback)
+export const bot = new Composer<BotContext>(promo, support, start, link, settings, tournaments, webAppData, help, menu,
+  money, fallback)

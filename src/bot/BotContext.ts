@@ -5,7 +5,7 @@
 import { Schema } from "effect"
 import type { Context } from "grammy"
 import type { Arrival } from "../../services/Arrivals.ts"
-import type { Consents, ConsentType } from "../../services/Identity.ts"
+import type { ConsentChanges, Consents, ConsentType } from "../../services/Identity.ts"
 import type { Mission, PromoOutcome, Tournament } from "../../services/Platform.ts"
 
 /** What a promo code attempt came to, as the chat is told. */
@@ -21,7 +21,7 @@ export const BotSession = Schema.Struct({
   /** A `link_account` deep link waiting for the player's confirmation, until `until` (ms since the epoch). */
   pendingLink: Schema.optional(Schema.Struct({ platformUserId: Schema.String, until: Schema.Number })),
   /** A multi-step flow in progress: the next text message belongs to it (kept across restarts and takeovers). */
-  flow: Schema.optional(Schema.Struct({ kind: Schema.Literal("promo"), attempts: Schema.Number }))
+  flow: Schema.optional(Schema.Struct({ kind: Schema.Literals(["promo", "ticket"]), attempts: Schema.Number }))
 })
 export type BotSession = typeof BotSession.Type
 
@@ -38,12 +38,15 @@ export type BotDeps = {
   /** The user's consents and whether the account is linked (the user's identity is created if new). */
   readonly settings: () => Promise<{ readonly consents: Consents; readonly linked: boolean }>
   readonly toggleConsent: (type: ConsentType) => Promise<Consents>
+  readonly setConsents: (changes: ConsentChanges) => Promise<Consents>
   /** Unlinks the update's user; `false` when nothing was linked. */
   readonly unlink: () => Promise<boolean>
   /** Running and upcoming tournaments, soonest first. */
   readonly tournaments: () => Promise<ReadonlyArray<Tournament> | "unavailable">
   /** The update's user's open missions. */
   readonly missions: () => Promise<ReadonlyArray<Mission> | "not_linked" | "unavailable">
+  /** Opens a support ticket with the player's description; answers its number. */
+  readonly openTicket: (description: string) => Promise<number>
   /** Activates a promo code for the update's user's platform account, within the user's budget of attempts. */
   readonly activatePromo: (code: string) => Promise<PromoAnswer>
 }

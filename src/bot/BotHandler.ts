@@ -13,6 +13,7 @@ import { Arrivals } from "../../services/Arrivals.ts"
 import { Chats } from "../../services/Chats.ts"
 import { Identity, type IdentityRecord } from "../../services/Identity.ts"
 import type { SqlError } from "effect/sql/SqlError"
+import { SupportTickets } from "../../services/SupportTickets.ts"
 import { type Mission, Platform, type PlatformError } from "../../services/Platform.ts"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import { Sender } from "../../services/Sender.ts"
@@ -58,6 +59,7 @@ export const layer = Layer.effect(UpdateHandler)(
     const arrivals = yield* Arrivals
     const identity = yield* Identity
     const platform = yield* Platform
+    const tickets = yield* SupportTickets
     const limiter = yield* RateLimiter.RateLimiter
     const promoAttempts = yield* Env.promoAttemptsPerHour
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
@@ -148,9 +150,21 @@ export const layer = Layer.effect(UpdateHandler)(
               identity.setConsents(record.telegramUserId, { [type]: !record.consents[type] }, "user"),
               (consents) => consents ?? record.consents
             ))),
+        setConsents: (changes) =>
+          promised(run, Effect.flatMap(known, (record) =>
+            Effect.map(identity.setConsents(record.telegramUserId, changes, "user"), (consents) => consents ?? record.consents))),
         unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user")),
         activatePromo: (code) => promised(run, activatePromo(known, code)),
         tournaments: () => promised(run, tournaments),
+        openTicket: (description) =>
+          promised(run, Effect.flatMap(known, (record) =>
+            tickets.open({
+              telegramUserId: record.telegramUserId,
+              chatId: chat?.id ?? record.telegramUserId,
+              platformUserId: record.platformUserId,
+              description,
+              source: `update:${update.update_id}`
+            }))),
         missions: () =>
           promised(run, Effect.flatMap(known, (record): Effect.Effect<ReadonlyArray<Mission> | "not_linked" | "unavailable"> =>
             record.platformUserId === null

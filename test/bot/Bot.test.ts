@@ -103,7 +103,7 @@ describe("bot", () => {
         en.help, en.profile, en.tournaments, en.bonuses, en.support, en.notUnderstood
       ])
       assert.deepStrictEqual(keyboardTexts(answers[2]!.reply_markup), [en.tournamentsList, en.missionsList])
-      assert.deepStrictEqual(keyboardTexts(answers[4]!.reply_markup), [en.faq, en.contact])
+      assert.deepStrictEqual(keyboardTexts(answers[4]!.reply_markup), [en.faq, en.openTicket, en.contact])
     }))
 
   it.live("answers every callback query: current buttons act, stale or forged ones get a soft answer", () =>

@@ -74,4 +74,31 @@ describe("settings in the bot", () => {
       const italianSettings = (yield* emulator.awaitMessages(chat, 6))[5]
       assert.strictEqual(italianSettings!.text, italian.settings)
     }))
+
+  it.live("applies notification settings the Mini App sends with sendData; anything else gets a friendly answer", () =>
+    Effect.gen(function*() {
+      const { emulator, databaseUrl } = yield* startBotGateway("t-webappdata")
+      const chat = 802
+      const send = (data: string) =>
+        emulator.injectUpdate({
+          message: {
+            from: { id: chat, is_bot: false, first_name: "Mia" },
+            chat: { id: chat, type: "private", first_name: "Mia" },
+            web_app_data: { data, button_text: "Settings" }
+          }
+        })
+      yield* send(JSON.stringify({ v: 1, type: "consents", promotions: true, payouts: false }))
+      assert.strictEqual((yield* emulator.awaitMessages(chat, 1))[0]!.text, en.webAppSaved)
+      for (const bad of ["not json", JSON.stringify({ v: 2, type: "consents" }), JSON.stringify({ v: 1, type: "consents", promotions: "yes" }),
+        JSON.stringify({ v: 1, type: "consents", admin: true })]) {
+        yield* send(bad)
+      }
+      const answers = yield* emulator.awaitMessages(chat, 5)
+      assert.deepStrictEqual(answers.slice(1).map((m) => m.text), [en.webAppInvalid, en.webAppInvalid, en.webAppInvalid, en.webAppInvalid])
+      const rows = yield* Effect.scoped(Effect.flatMap(PgClient.make({ url: Redacted.make(databaseUrl) }), (sql) =>
+        sql<{ consent_promotions: boolean; consent_tournaments: boolean; consent_payouts: boolean }>`
+          SELECT consent_promotions, consent_tournaments, consent_payouts FROM identities WHERE telegram_user_id = ${chat}`))
+        .pipe(Effect.provide(Reactivity.layer))
+      assert.deepStrictEqual(rows.map((r) => ({ ...r })), [{ consent_promotions: true, consent_tournaments: false, consent_payouts: false }])
+    }))
 })

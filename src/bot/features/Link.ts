@@ -3,24 +3,19 @@
  * `/start <token>`. The platform account waits in the chat's session for ten minutes; a Telegram account linked
  * to another platform account is refused (unlink first). No PII goes into the messages.
  */
-import { Composer, GrammyError } from "grammy"
+import { Composer } from "grammy"
+import { answerQuery } from "../Flow.ts"
 import type { BotContext } from "../BotContext.ts"
 import { mainMenu } from "../keyboards/MainMenu.ts"
 
 export const link = new Composer<BotContext>()
 
-/** Answers the query; Telegram refuses answers to old queries (a replay), which must not fail the update. */
-const answer = (ctx: BotContext) =>
-  ctx.answerCallbackQuery().catch((error: unknown) => {
-    if (error instanceof GrammyError && error.error_code === 400) return false
-    throw error
-  })
 
 link.callbackQuery("v1:link:confirm", async (ctx) => {
   const pending = ctx.session.pendingLink
   const { pendingLink: _, ...rest } = ctx.session
   ctx.session = rest
-  await answer(ctx)
+  await answerQuery(ctx)
   if (pending === undefined || pending.until < Date.now()) {
     await ctx.reply(ctx.t.linkPendingGone, { reply_markup: mainMenu(ctx.t) })
     return
@@ -32,6 +27,6 @@ link.callbackQuery("v1:link:confirm", async (ctx) => {
 link.callbackQuery("v1:link:cancel", async (ctx) => {
   const { pendingLink: _, ...rest } = ctx.session
   ctx.session = rest
-  await answer(ctx)
+  await answerQuery(ctx)
   await ctx.reply(ctx.t.linkCancelled, { reply_markup: mainMenu(ctx.t) })
 })

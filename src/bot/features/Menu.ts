@@ -3,9 +3,10 @@
  * Every callback query is answered; a button from an older layout gets a soft "no longer active".
  */
 import { Option } from "effect"
-import { Composer, GrammyError } from "grammy"
+import { Composer } from "grammy"
 import type { BotContext } from "../BotContext.ts"
 import * as CallbackData from "../CallbackData.ts"
+import { answerQuery } from "../Flow.ts"
 import * as Keyboards from "../keyboards/MainMenu.ts"
 import { texts } from "../texts/index.ts"
 
@@ -32,26 +33,16 @@ const answers = (ctx: BotContext, data: CallbackData.CallbackData): string | und
   }
 }
 
-/**
- * Answers the query so the client stops its spinner. Telegram refuses answers to queries older than about 15 s
- * (a replay after an outage): that 400 is expected and must not fail the update.
- */
-const answer = (ctx: BotContext, text?: string) =>
-  ctx.answerCallbackQuery(text === undefined ? undefined : { text }).catch((error: unknown) => {
-    if (error instanceof GrammyError && error.error_code === 400) return false
-    throw error
-  })
-
 menu.on("callback_query:data", async (ctx) => {
   const data = CallbackData.parse(ctx.callbackQuery.data)
   const text = Option.isSome(data) ? answers(ctx, data.value) : undefined
   if (text === undefined) {
-    await answer(ctx, ctx.t.staleButton)
+    await answerQuery(ctx, ctx.t.staleButton)
     return
   }
-  await answer(ctx)
+  await answerQuery(ctx)
   if (ctx.chat !== undefined) await ctx.reply(text)
 })
 
 // Buttons without data (games) or anything else: answer, so the client stops its spinner.
-menu.on("callback_query", (ctx) => answer(ctx, ctx.t.staleButton))
+menu.on("callback_query", (ctx) => answerQuery(ctx, ctx.t.staleButton))

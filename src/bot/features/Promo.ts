@@ -4,10 +4,11 @@
  * between the two messages changes nothing: the next message still finds the flow. A menu button or a command
  * leaves the flow; three malformed answers end it. Attempts are limited per player (`PROMO_ATTEMPTS_PER_HOUR`).
  */
-import { Composer, GrammyError } from "grammy"
+import { Composer } from "grammy"
+import { answerQuery, endFlow, leavesFlow } from "../Flow.ts"
 import type { BotContext, PromoAnswer } from "../BotContext.ts"
 import { mainMenu } from "../keyboards/MainMenu.ts"
-import { texts, type Texts } from "../texts/index.ts"
+import type { Texts } from "../texts/index.ts"
 
 /** What Telegram users type as a promo code: letters, digits, dashes. */
 const codePattern = /^[A-Za-z0-9-]{3,32}$/
@@ -15,11 +16,6 @@ const maxMalformed = 3
 
 export const promo = new Composer<BotContext>()
 
-const answer = (ctx: BotContext) =>
-  ctx.answerCallbackQuery().catch((error: unknown) => {
-    if (error instanceof GrammyError && error.error_code === 400) return false
-    throw error
-  })
 
 const begin = async (ctx: BotContext) => {
   ctx.session = { ...ctx.session, flow: { kind: "promo", attempts: 0 } }
@@ -27,17 +23,11 @@ const begin = async (ctx: BotContext) => {
 }
 
 promo.callbackQuery("v1:bonuses:promo", async (ctx) => {
-  await answer(ctx)
+  await answerQuery(ctx)
   await begin(ctx)
 })
 promo.command("promo", begin)
 
-const menuLabels = new Set(Object.values(texts).flatMap((t) => Object.values(t.menu)))
-
-const endFlow = (ctx: BotContext) => {
-  const { flow: _, ...rest } = ctx.session
-  ctx.session = rest
-}
 
 promo.chatType("private").on("message:text", async (ctx, next) => {
   if (ctx.session.flow?.kind !== "promo") return next()
@@ -48,7 +38,7 @@ promo.chatType("private").on("message:text", async (ctx, next) => {
     return
   }
   // Another command or a menu button: the player moved on.
-  if (text.startsWith("/") || menuLabels.has(text)) {
+  if (leavesFlow(text)) {
     endFlow(ctx)
     return next()
   }

@@ -3,8 +3,9 @@
  * each event), the chat's language (English or Italian, kept in the chat's session), and unlinking the
  * account (after a confirmation; notifications stop at once and the platform is told).
  */
-import { Composer, GrammyError } from "grammy"
+import { Composer } from "grammy"
 import { consentTypes } from "../../../services/Identity.ts"
+import { answerQuery } from "../Flow.ts"
 import type { BotContext } from "../BotContext.ts"
 import { mainMenu } from "../keyboards/MainMenu.ts"
 import * as Keyboards from "../keyboards/Settings.ts"
@@ -12,12 +13,6 @@ import { texts } from "../texts/index.ts"
 
 export const settings = new Composer<BotContext>()
 
-/** Answers the query; Telegram refuses answers to old queries (a replay), which must not fail the update. */
-const answer = (ctx: BotContext) =>
-  ctx.answerCallbackQuery().catch((error: unknown) => {
-    if (error instanceof GrammyError && error.error_code === 400) return false
-    throw error
-  })
 
 settings.hears(Object.values(texts).map((t) => t.menu.settings), async (ctx) => {
   const current = await ctx.deps.settings()
@@ -26,7 +21,7 @@ settings.hears(Object.values(texts).map((t) => t.menu.settings), async (ctx) => 
 
 for (const type of consentTypes) {
   settings.callbackQuery(`v1:settings:toggle_${type}`, async (ctx) => {
-    await answer(ctx)
+    await answerQuery(ctx)
     const consents = await ctx.deps.toggleConsent(type)
     const { linked } = await ctx.deps.settings()
     await ctx.editMessageReplyMarkup({ reply_markup: Keyboards.settings(ctx.t, consents, linked) })
@@ -34,7 +29,7 @@ for (const type of consentTypes) {
 }
 
 settings.callbackQuery("v1:settings:language", async (ctx) => {
-  await answer(ctx)
+  await answerQuery(ctx)
   const language = ctx.language === "it" ? "en" : "it"
   const t = texts[language]
   ctx.session = { ...ctx.session, language }
@@ -42,17 +37,17 @@ settings.callbackQuery("v1:settings:language", async (ctx) => {
 })
 
 settings.callbackQuery("v1:settings:unlink", async (ctx) => {
-  await answer(ctx)
+  await answerQuery(ctx)
   await ctx.reply(ctx.t.unlinkConfirm, { reply_markup: Keyboards.unlinkConfirm(ctx.t) })
 })
 
 settings.callbackQuery("v1:settings:unlink_yes", async (ctx) => {
-  await answer(ctx)
+  await answerQuery(ctx)
   const unlinked = await ctx.deps.unlink()
   await ctx.reply(unlinked ? ctx.t.unlinked : ctx.t.notLinked, { reply_markup: mainMenu(ctx.t) })
 })
 
 settings.callbackQuery("v1:settings:unlink_no", async (ctx) => {
-  await answer(ctx)
+  await answerQuery(ctx)
   await ctx.reply(ctx.t.unlinkKept, { reply_markup: mainMenu(ctx.t) })
 })

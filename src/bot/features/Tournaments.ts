@@ -3,21 +3,17 @@
  * the tournament in the Mini App, Rules its rules page), and the player's own missions with their progress.
  * Nothing personal and no amounts of money in the messages.
  */
-import { Composer, GrammyError, InlineKeyboard } from "grammy"
+import { Composer, InlineKeyboard } from "grammy"
 import type { Mission, Tournament } from "../../../services/Platform.ts"
+import { answerQuery } from "../Flow.ts"
 import type { BotContext } from "../BotContext.ts"
 import type { Language, Texts } from "../texts/index.ts"
 
 export const tournaments = new Composer<BotContext>()
 
-const answer = (ctx: BotContext) =>
-  ctx.answerCallbackQuery().catch((error: unknown) => {
-    if (error instanceof GrammyError && error.error_code === 400) return false
-    throw error
-  })
 
 tournaments.callbackQuery("v1:tournaments:list", async (ctx) => {
-  await answer(ctx)
+  await answerQuery(ctx)
   const list = await ctx.deps.tournaments()
   if (list === "unavailable") return void await ctx.reply(ctx.t.platformUnavailable)
   if (list.length === 0) return void await ctx.reply(ctx.t.noTournaments)
@@ -28,7 +24,7 @@ tournaments.callbackQuery("v1:tournaments:list", async (ctx) => {
 })
 
 tournaments.callbackQuery("v1:tournaments:missions", async (ctx) => {
-  await answer(ctx)
+  await answerQuery(ctx)
   const list = await ctx.deps.missions()
   if (list === "unavailable") return void await ctx.reply(ctx.t.platformUnavailable)
   if (list === "not_linked") return void await ctx.reply(ctx.t.missionsLinkFirst)

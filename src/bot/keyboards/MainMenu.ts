@@ -36,4 +36,5 @@ export const bonuses = (t: Texts) => new InlineKeyboard().text(t.enterPromo, Cal
 export const support = (t: Texts) =>
   new InlineKeyboard()
     .text(t.faq, CallbackData.encode("support", "faq"))
+    .text(t.openTicket, CallbackData.encode("support", "ticket")).row()
     .text(t.contact, CallbackData.encode("support", "contact"))

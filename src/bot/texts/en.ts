@@ -38,6 +38,13 @@ export const en = {
   missionsHeader: "Your missions:",
   missionsLinkFirst: "Missions are shown once your Telegram account is linked to your account.",
   platformUnavailable: "This can't be shown right now. Please try again in a few minutes.",
+  openTicket: "Open a ticket",
+  ticketAsk: "Describe your problem in one message, or /cancel. Please don't send passwords or card numbers.",
+  ticketOpened: "Thanks! Your ticket is open: number",
+  ticketTooShort: "Please describe the problem in a few words, or /cancel.",
+  ticketCancelled: "No ticket was opened.",
+  webAppSaved: "Saved. Your notification settings are updated.",
+  webAppInvalid: "Sorry, the app sent something I don't understand. Please try again from the app.",
   moneyInCabinet: "Deposits and withdrawals happen only in your web cabinet, never in this chat.",
   help:
     "What I can do:\n/start: the main menu\n/help: this message\n\nUse the buttons below the message field: Profile, Tournaments & missions, Bonuses & promo, Support, Settings.\nDeposits and withdrawals: /deposit, /withdraw lead to your web cabinet.",

@@ -41,6 +41,13 @@ export const it: Texts = {
   missionsHeader: "Le tue missioni:",
   missionsLinkFirst: "Le missioni sono visibili quando il tuo account Telegram è collegato al tuo account.",
   platformUnavailable: "Al momento non è possibile mostrarlo. Riprova tra qualche minuto.",
+  openTicket: "Apri una richiesta",
+  ticketAsk: "Descrivi il problema in un solo messaggio, oppure /cancel. Non inviare password o numeri di carta.",
+  ticketOpened: "Grazie! La tua richiesta è aperta: numero",
+  ticketTooShort: "Descrivi il problema con qualche parola, oppure /cancel.",
+  ticketCancelled: "Nessuna richiesta è stata aperta.",
+  webAppSaved: "Salvato. Le tue impostazioni delle notifiche sono aggiornate.",
+  webAppInvalid: "Scusa, l'app ha inviato qualcosa che non capisco. Riprova dall'app.",
   moneyInCabinet: "Depositi e prelievi avvengono solo nel tuo cabinet web, mai in questa chat.",
   help:
     "Cosa posso fare:\n/start: il menu principale\n/help: questo messaggio\n\nUsa i pulsanti sotto il campo del messaggio: Profilo, Tornei e missioni, Bonus e promo, Assistenza, Impostazioni.\nDepositi e prelievi: /deposit e /withdraw portano al tuo cabinet web.",

@@ -1,0 +1,27 @@
+/**
+ * What the features share: answering a callback query safely, and the multi-step flows' bookkeeping (a flow's
+ * step lives in the chat's session; a command or a menu button leaves it).
+ */
+import { GrammyError } from "grammy"
+import type { BotContext } from "./BotContext.ts"
+import { texts } from "./texts/index.ts"
+
+/**
+ * Answers the query so the client stops its spinner. Telegram refuses answers to queries older than about 15 s
+ * (a replay after an outage): that 400 is expected and must not fail the update.
+ */
+export const answerQuery = (ctx: BotContext, text?: string) =>
+  ctx.answerCallbackQuery(text === undefined ? undefined : { text }).catch((error: unknown) => {
+    if (error instanceof GrammyError && error.error_code === 400) return false
+    throw error
+  })
+
+const menuLabels = new Set(Object.values(texts).flatMap((t) => Object.values(t.menu)))
+
+/** A message that is not an answer to the flow's question: a command or a main-menu button. */
+export const leavesFlow = (text: string): boolean => text.startsWith("/") || menuLabels.has(text)
+
+export const endFlow = (ctx: BotContext) => {
+  const { flow: _, ...rest } = ctx.session
+  ctx.session = rest
+}

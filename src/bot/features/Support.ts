@@ -1,0 +1,38 @@
+/**
+ * Support tickets, a two-step flow like promo codes: "Open a ticket" asks for a description, and the player's
+ * next text message is it. The step lives in the chat's session; a command or a menu button leaves the flow.
+ * The ticket is stored once per update (a re-run opens nothing twice) and the platform's support is told.
+ */
+import { Composer } from "grammy"
+import type { BotContext } from "../BotContext.ts"
+import { answerQuery, endFlow, leavesFlow } from "../Flow.ts"
+import { mainMenu } from "../keyboards/MainMenu.ts"
+
+export const support = new Composer<BotContext>()
+
+support.callbackQuery("v1:support:ticket", async (ctx) => {
+  await answerQuery(ctx)
+  ctx.session = { ...ctx.session, flow: { kind: "ticket", attempts: 0 } }
+  await ctx.reply(ctx.t.ticketAsk)
+})
+
+support.chatType("private").on("message:text", async (ctx, next) => {
+  if (ctx.session.flow?.kind !== "ticket") return next()
+  const text = ctx.message.text.trim()
+  if (text === "/cancel") {
+    endFlow(ctx)
+    await ctx.reply(ctx.t.ticketCancelled, { reply_markup: mainMenu(ctx.t) })
+    return
+  }
+  if (leavesFlow(text)) {
+    endFlow(ctx)
+    return next()
+  }
+  if (text.length < 5) {
+    await ctx.reply(ctx.t.ticketTooShort)
+    return
+  }
+  const id = await ctx.deps.openTicket(text)
+  endFlow(ctx)
+  await ctx.reply(`${ctx.t.ticketOpened} ${id}.`, { reply_markup: mainMenu(ctx.t) })
+})
