@@ -80,6 +80,19 @@ describe("bot", () => {
       }
     }))
 
+  it.live("unknown commands, a 4096-character text and odd characters get the friendly pointer to the menu", () =>
+    Effect.gen(function*() {
+      const { emulator } = yield* startBotGateway("t-bot-bad-input")
+      const inputs = [[521, "/nonsense"], [522, "x".repeat(4096)], [523, "🙂\u0000\u202e<script>alert(1)</script>"], [524, "/start@other_bot"]] as const
+      for (const [chatId, text] of inputs) {
+        yield* emulator.injectUpdate(text.startsWith("/")
+          ? UpdateBuilders.command({ chatId, command: text })
+          : UpdateBuilders.textMessage({ chatId, text }))
+      }
+      const answers = yield* Effect.all(inputs.map(([chatId]) => emulator.awaitMessages(chatId, 1)))
+      assert.deepStrictEqual(answers.map(([m]) => m!.text), [en.notUnderstood, en.notUnderstood, en.notUnderstood, en.notUnderstood])
+    }))
+
   it("tells money intents from other words", () => {
     for (const text of ["deposit", "Withdrawal limits?", "top-up", "ricaricare il conto", "prelevare", "payout status"]) {
       assert.match(text, moneyIntent, text)
