@@ -3,6 +3,7 @@
  *
  * - `deep_links`: only what a lookup needs. The token itself is not stored, only its SHA-256, so a database
  *   dump holds no usable link; `uses` counts consumptions, `max_uses` bounds them.
+ * - `deep_link_resolutions`: what each arrival got, so handling it again changes nothing.
  * - `attributions`: the first campaign a Telegram user arrived through (first touch wins).
  * - `referrals`: who brought whom; a user is referred at most once.
  */
@@ -25,6 +26,15 @@ export default Effect.gen(function*() {
     )
   `
   yield* sql`CREATE INDEX IF NOT EXISTS deep_links_expiry ON deep_links (expires_at)`
+  // What each arrival (an update, a sign-in) got: the same arrival handled again gets the same answer and uses
+  // nothing more.
+  yield* sql`
+    CREATE TABLE IF NOT EXISTS deep_link_resolutions (
+      arrival_id   text PRIMARY KEY,
+      resolution   jsonb NOT NULL,
+      resolved_at  timestamptz NOT NULL DEFAULT now()
+    )
+  `
   yield* sql`
     CREATE TABLE IF NOT EXISTS attributions (
       telegram_user_id  bigint PRIMARY KEY,

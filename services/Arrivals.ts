@@ -34,7 +34,10 @@ export class Arrivals extends Context.Service<Arrivals, {
   readonly arrive: (token: string, who: Arriving) => Effect.Effect<Arrival, SqlError | Redis.RedisError>
   /** Links after the player confirmed; `already_linked` when linked to another platform account. */
   readonly confirmLink: (who: Arriving, platformUserId: string) => Effect.Effect<"linked" | "already_linked", SqlError | Redis.RedisError>
-  /** Unlinks (bot settings, Mini App) and tells the platform; `false` when nothing was linked. */
+  /**
+   * Unlinks (bot settings, Mini App) and tells the platform; `false` when nothing was linked. Asked again for the
+   * same `eventId` (a handler run again), it answers `true` if that first run unlinked.
+   */
   readonly unlink: (telegramUserId: number, eventId: string, actor: string) => Effect.Effect<boolean, SqlError | Redis.RedisError>
 }>()("tg-gateway/services/Arrivals") {
   static readonly layer = Layer.effect(Arrivals)(
@@ -56,8 +59,8 @@ export class Arrivals extends Context.Service<Arrivals, {
             RETURNING telegram_user_id
           `
           const firstTouch = inserted.length > 0
-          // Published whenever this user's attribution exists, under one id per user: a crash between the
-          // insert and the append is repaired by the next arrival, never published twice.
+          // Published whenever this user's attribution exists, under one id per user: a failure between the
+          // insert and the append is repaired when the arrival is handled again (it resolves the same way).
           yield* events.publish(`attribution:${who.telegramUserId}`, {
             type: "telegram_attribution",
             telegram_user_id: who.telegramUserId,
@@ -84,18 +87,22 @@ export class Arrivals extends Context.Service<Arrivals, {
             ON CONFLICT (telegram_user_id) DO NOTHING
             RETURNING telegram_user_id
           `
-          if (inserted.length > 0) {
+          // Published whenever the user's referral exists (the stored referrer), under one id per user: a failure
+          // before the append is repaired when the arrival is handled again.
+          const [stored] = yield* sql<{ referrer: string }>`
+            SELECT referrer_platform_user_id AS referrer FROM referrals WHERE telegram_user_id = ${who.telegramUserId}`
+          if (stored !== undefined) {
             yield* events.publish(`referral:${who.telegramUserId}`, {
               type: "telegram_referral",
               telegram_user_id: who.telegramUserId,
-              referrer_platform_user_id: referrer
+              referrer_platform_user_id: stored.referrer
             })
           }
           return { kind: "referral", counted: inserted.length > 0 } as const
         })
 
       const arrive = Effect.fn("Arrivals.arrive")(function*(token: string, who: Arriving) {
-        const resolution = yield* links.resolve(token, who.telegramUserId)
+        const resolution = yield* links.resolve(token, who.telegramUserId, who.eventId)
         if (resolution.result !== "ok") return { kind: "refused", result: resolution.result } as const
         const link = resolution.link
         switch (link.action) {
@@ -127,7 +134,7 @@ export class Arrivals extends Context.Service<Arrivals, {
       // The platform is told before the unlink commits: if Redis fails, nothing changed and the caller retries.
       const unlink = Effect.fn("Arrivals.unlink")(function*(telegramUserId: number, eventId: string, actor: string) {
         const previous = yield* identity.unlink(telegramUserId, actor)
-        if (previous === undefined) return false
+        if (previous === undefined) return yield* events.published(eventId)
         yield* events.publish(eventId, { type: "telegram_unlinked", telegram_user_id: telegramUserId, platform_user_id: previous })
         return true
       }, (effect) => sql.withTransaction(effect))

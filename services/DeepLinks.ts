@@ -95,8 +95,12 @@ export type Resolution =
 
 export class DeepLinks extends Context.Service<DeepLinks, {
   readonly create: (link: NewDeepLink) => Effect.Effect<Created, SqlError>
-  /** Consumes one use of `token` for this Telegram user, or says why not. */
-  readonly resolve: (token: string, telegramUserId: number) => Effect.Effect<Resolution, SqlError>
+  /**
+   * Consumes one use of `token` for this Telegram user, or says why not. `arrivalId` names the arrival (an update,
+   * a sign-in): asked again for the same arrival (a handler run again after a failure or a crash), it answers
+   * what it answered the first time and uses nothing more.
+   */
+  readonly resolve: (token: string, telegramUserId: number, arrivalId: string) => Effect.Effect<Resolution, SqlError>
 }>()("tg-gateway/services/DeepLinks") {
   static readonly layer = Layer.effect(DeepLinks)(
     Effect.gen(function*() {
@@ -117,7 +121,7 @@ export class DeepLinks extends Context.Service<DeepLinks, {
         return { token, expiresAt }
       })
 
-      const consume = Effect.fn("DeepLinks.resolve")(function*(token: string, telegramUserId: number) {
+      const consume = (token: string, telegramUserId: number) => Effect.gen(function*() {
         const hash = hashOf(token)
         // The row lock of the UPDATE serialises concurrent uses: at most `max_uses` of them match.
         const won = yield* sql<{ action: Action; params: Record<string, unknown>; platform_user_id: string | null }>`
@@ -146,10 +150,23 @@ export class DeepLinks extends Context.Service<DeepLinks, {
         return { result } as const
       })
 
-      const resolve = (token: string, telegramUserId: number): Effect.Effect<Resolution, SqlError> =>
-        (tokenPattern.test(token) ? consume(token, telegramUserId) : Effect.succeed({ result: "invalid" } as const)).pipe(
-          Effect.tap((resolution) => Metric.update(Metrics.deepLinkEvents(resolution.result), 1))
-        )
+      const resolve = Effect.fn("DeepLinks.resolve")(function*(token: string, telegramUserId: number, arrivalId: string) {
+        const outcome = yield* sql.withTransaction(Effect.gen(function*() {
+          // Two runs of one arrival (a zombie and its successor) take turns; the second reads the first's answer.
+          yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${arrivalId}, 0))`
+          const known = yield* sql<{ resolution: Resolution }>`
+            SELECT resolution FROM deep_link_resolutions WHERE arrival_id = ${arrivalId}`
+          if (known[0] !== undefined) return { resolution: known[0].resolution, first: false }
+          const resolution: Resolution = tokenPattern.test(token)
+            ? yield* consume(token, telegramUserId)
+            : { result: "invalid" }
+          yield* sql`
+            INSERT INTO deep_link_resolutions (arrival_id, resolution) VALUES (${arrivalId}, ${JSON.stringify(resolution)}::jsonb)`
+          return { resolution, first: true }
+        }))
+        if (outcome.first) yield* Metric.update(Metrics.deepLinkEvents(outcome.resolution.result), 1)
+        return outcome.resolution
+      })
 
       return { create, resolve }
     })

@@ -46,6 +46,8 @@ return 1`
 export class GatewayEvents extends Context.Service<GatewayEvents, {
   /** Appends `event` unless one with `eventId` was already appended; `false` then. */
   readonly publish: (eventId: string, event: GatewayEvent) => Effect.Effect<boolean, Redis.RedisError>
+  /** Whether an event with `eventId` was appended (within the marker's 7 days). */
+  readonly published: (eventId: string) => Effect.Effect<boolean, Redis.RedisError>
 }>()("tg-gateway/services/GatewayEvents") {
   static readonly layer = Layer.effect(GatewayEvents)(
     Effect.gen(function*() {
@@ -56,10 +58,13 @@ export class GatewayEvents extends Context.Service<GatewayEvents, {
         publish: Effect.fn("GatewayEvents.publish")(function*(eventId: string, event: GatewayEvent) {
           const at = new Date(yield* Clock.currentTimeMillis).toISOString()
           const json = JSON.stringify({ ...event, event_id: eventId, at })
-          // Beside the stream (a hash tag in its name keeps both in one Redis Cluster slot).
+          // Beside the stream: in a Redis Cluster, a stream named with a hash tag (`{gateway}:events`) gives its
+          // markers the same slot, as the script needs.
           const appended = yield* run(`${stream}:published:${eventId}`, stream, markerTtlS, json, yield* traceparentOf)
           return appended === 1
-        })
+        }),
+        published: (eventId) =>
+          Effect.map(redis.send<number>("EXISTS", `${stream}:published:${eventId}`), (n) => n === 1)
       }
     })
   )

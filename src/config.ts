@@ -41,7 +41,7 @@ export const publicUrl = Config.option(Config.String("PUBLIC_URL"))
 export const cabinetUrl = Config.option(
   Config.schema(Schema.String.check(Schema.isPattern(/^https:\/\/\S+$/)), "CABINET_URL")
 )
-/** The stream the gateway tells the platform about players on (`telegram_linked`, `telegram_attribution`, ...). */
+/** The stream the gateway tells the platform about players on (`telegram_linked`, `support_ticket_opened`, ...). */
 export const gatewayEventsStream = Config.String("GATEWAY_EVENTS_STREAM").pipe(Config.withDefault("gateway:events"))
 /** Bearer token of `/v1/internal/*`; at least 32 characters. */
 export const internalApiToken = Config.option(Config.schema(

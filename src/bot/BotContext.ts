@@ -5,7 +5,7 @@
 import { Schema } from "effect"
 import type { Context } from "grammy"
 import type { Arrival } from "../../services/Arrivals.ts"
-import type { ConsentChanges, Consents, ConsentType } from "../../services/Identity.ts"
+import type { ConsentChanges, Consents } from "../../services/Identity.ts"
 import type { Mission, PromoOutcome, Tournament } from "../../services/Platform.ts"
 
 /** What a promo code attempt came to, as the chat is told. */
@@ -17,9 +17,12 @@ import type { Language, Texts } from "./texts/index.ts"
 export const BotSession = Schema.Struct({
   language: Schema.optional(Schema.Literals(["en", "it"])),
   startedAt: Schema.optional(Schema.Number),
-  startPayload: Schema.optional(Schema.String),
-  /** A `link_account` deep link waiting for the player's confirmation, until `until` (ms since the epoch). */
-  pendingLink: Schema.optional(Schema.Struct({ platformUserId: Schema.String, until: Schema.Number })),
+  /** A `link_account` deep link waiting for its player's confirmation, until `until` (ms since the epoch). */
+  pendingLink: Schema.optional(Schema.Struct({
+    platformUserId: Schema.String,
+    telegramUserId: Schema.Number,
+    until: Schema.Number
+  })),
   /** A multi-step flow in progress: the next text message belongs to it (kept across restarts and takeovers). */
   flow: Schema.optional(Schema.Struct({ kind: Schema.Literals(["promo", "ticket"]), attempts: Schema.Number }))
 })
@@ -37,7 +40,6 @@ export type BotDeps = {
   readonly confirmLink: (platformUserId: string) => Promise<"linked" | "already_linked">
   /** The user's consents and whether the account is linked (the user's identity is created if new). */
   readonly settings: () => Promise<{ readonly consents: Consents; readonly linked: boolean }>
-  readonly toggleConsent: (type: ConsentType) => Promise<Consents>
   readonly setConsents: (changes: ConsentChanges) => Promise<Consents>
   /** Unlinks the update's user; `false` when nothing was linked. */
   readonly unlink: () => Promise<boolean>

@@ -14,6 +14,8 @@ import { Chats } from "../../services/Chats.ts"
 import { Identity, type IdentityRecord } from "../../services/Identity.ts"
 import type { SqlError } from "effect/sql/SqlError"
 import { SupportTickets } from "../../services/SupportTickets.ts"
+import * as Redis from "effect/persistence/Redis"
+import { Keys } from "../../streams/Keys.ts"
 import { type Mission, Platform, type PlatformError } from "../../services/Platform.ts"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import { Sender } from "../../services/Sender.ts"
@@ -60,6 +62,8 @@ export const layer = Layer.effect(UpdateHandler)(
     const identity = yield* Identity
     const platform = yield* Platform
     const tickets = yield* SupportTickets
+    const redis = yield* Redis.Redis
+    const keys = yield* Keys
     const limiter = yield* RateLimiter.RateLimiter
     const promoAttempts = yield* Env.promoAttemptsPerHour
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
@@ -87,16 +91,31 @@ export const layer = Layer.effect(UpdateHandler)(
         orUnavailable
       )
 
-    /** A promo code for the identity's platform account, within the player's hourly budget of attempts. */
-    const activatePromo = (known: Effect.Effect<IdentityRecord, SqlError>, code: string) =>
+    /**
+     * A promo code for the identity's platform account, within the player's hourly budget of attempts. The
+     * answer is kept per update: the update handled again (its reply failed, the worker died) shows the same
+     * answer instead of asking the platform again, which would say "already used" after an activation.
+     */
+    const activatePromo = (known: Effect.Effect<IdentityRecord, SqlError>, code: string, updateId: string) =>
+      Effect.gen(function*() {
+        const key = `${keys.prefix}promo:answer:${updateId}`
+        const kept = yield* redis.send<string | null>("GET", key)
+        if (kept !== null) return JSON.parse(kept) as PromoAnswer
+        const answer = yield* freshPromoAnswer(known, code)
+        yield* redis.send("SET", key, JSON.stringify(answer), "EX", String(2 * 86_400))
+        return answer
+      })
+
+    const freshPromoAnswer = (known: Effect.Effect<IdentityRecord, SqlError>, code: string) =>
       Effect.gen(function*() {
         const record = yield* known
         if (record.platformUserId === null) return { status: "not_linked", bonus: null } as const
+        // Per platform account: several Telegram accounts linked to one player share its budget.
         const budget = yield* limiter.consume({
           algorithm: "fixed-window",
           window: "1 hour",
           limit: promoAttempts,
-          key: `promo:${record.telegramUserId}`,
+          key: `promo:${record.platformUserId}`,
           onExceeded: "fail"
         }).pipe(Effect.result)
         if (budget._tag === "Failure") {
@@ -144,17 +163,11 @@ export const layer = Layer.effect(UpdateHandler)(
         arrive: (token) => promised(run, arrivals.arrive(token, who("arrival"))),
         confirmLink: (platformUserId) => promised(run, arrivals.confirmLink(who("linked"), platformUserId)),
         settings: () => promised(run, Effect.map(known, (record) => ({ consents: record.consents, linked: record.platformUserId !== null }))),
-        toggleConsent: (type) =>
-          promised(run, Effect.flatMap(known, (record) =>
-            Effect.map(
-              identity.setConsents(record.telegramUserId, { [type]: !record.consents[type] }, "user"),
-              (consents) => consents ?? record.consents
-            ))),
         setConsents: (changes) =>
           promised(run, Effect.flatMap(known, (record) =>
             Effect.map(identity.setConsents(record.telegramUserId, changes, "user"), (consents) => consents ?? record.consents))),
         unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user")),
-        activatePromo: (code) => promised(run, activatePromo(known, code)),
+        activatePromo: (code) => promised(run, activatePromo(known, code, `${update.update_id}`)),
         tournaments: () => promised(run, tournaments),
         openTicket: (description) =>
           promised(run, Effect.flatMap(known, (record) =>

@@ -25,3 +25,6 @@ export const endFlow = (ctx: BotContext) => {
   const { flow: _, ...rest } = ctx.session
   ctx.session = rest
 }
+
+/** The platform's texts are the platform's: bounded here so a message stays within Telegram's 4096 characters. */
+export const clip = (text: string, max = 100): string => text.length > max ? `${text.slice(0, max - 1)}…` : text

@@ -114,4 +114,34 @@ describe("deep links in the bot", () => {
       const published = yield* events
       assert.deepStrictEqual(published.map((e) => [e["type"], e["telegram_user_id"], e["platform_user_id"]]), [["telegram_linked", 721, "player-42"]])
     }))
+
+  it.live("a /start handled twice (its reply failed once) still asks to confirm the link: the token is not used up", () =>
+    Effect.gen(function*() {
+      const { emulator, newLink, start } = yield* setup("t-dl-rerun")
+      const token = yield* newLink({ action: "link_account", platform_user_id: "player-77" })
+      yield* emulator.configureFaults({ errorRate: 1, errorStatus: 500, methods: ["sendMessage"] })
+      yield* start(731, token)
+      yield* emulator.awaitCalls((c) => c.method === "sendMessage" && c.status === 500)
+      yield* emulator.configureFaults({ errorRate: 0 })
+      const [prompt] = yield* emulator.awaitMessages(731, 1, { timeout: "20 seconds" })
+      assert.strictEqual(prompt!.text, `${en.welcome}\n\n${en.linkConfirm}`)
+      yield* emulator.injectUpdate(UpdateBuilders.callbackQuery({ from: { id: 731 }, chatId: 731, messageId: prompt!.message_id, data: "v1:link:confirm" }))
+      assert.strictEqual((yield* emulator.awaitMessages(731, 2))[1]!.text, en.linkDone)
+    }))
+
+  it.live("only the player who opened a link may confirm it", () =>
+    Effect.gen(function*() {
+      const { emulator, newLink, start, query } = yield* setup("t-dl-other")
+      const token = yield* newLink({ action: "link_account", platform_user_id: "player-78" })
+      yield* start(741, token)
+      const [prompt] = yield* emulator.awaitMessages(741, 1)
+      // Someone else's press on that chat's button (a forged query): nothing is linked.
+      yield* emulator.injectUpdate(UpdateBuilders.callbackQuery({ from: { id: 742 }, chatId: 741, messageId: prompt!.message_id, data: "v1:link:confirm" }))
+      assert.strictEqual((yield* emulator.awaitMessages(741, 2))[1]!.text, en.linkPendingGone)
+      const linked = yield* query((sql) => sql<{ n: string }>`SELECT count(*)::text AS n FROM identities WHERE platform_user_id IS NOT NULL`)
+      assert.strictEqual(linked[0]!.n, "0")
+      // The player's own press still works.
+      yield* emulator.injectUpdate(UpdateBuilders.callbackQuery({ from: { id: 741 }, chatId: 741, messageId: prompt!.message_id, data: "v1:link:confirm" }))
+      assert.strictEqual((yield* emulator.awaitMessages(741, 3))[2]!.text, en.linkDone)
+    }))
 })

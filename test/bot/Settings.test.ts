@@ -43,7 +43,7 @@ describe("settings in the bot", () => {
         en.languageButton
       ])
 
-      yield* press("v1:settings:toggle_tournaments", menu!.message_id)
+      yield* press("v1:settings:toggle_tournaments_on", menu!.message_id)
       // The log holds every send and edit of the chat, in order.
       const redrawn = (yield* emulator.awaitMessages(chat, 2))[1]!
       assert.strictEqual(redrawn.method, "editMessageReplyMarkup")
@@ -67,7 +67,7 @@ describe("settings in the bot", () => {
         .map(([, fields]) => JSON.parse(fields[fields.indexOf("event") + 1]!) as Record<string, unknown>)
       assert.deepStrictEqual(events.map((e) => [e["type"], e["platform_user_id"]]), [["telegram_unlinked", "player-801"]])
 
-      yield* press("v1:settings:language", menu!.message_id)
+      yield* press("v1:settings:lang_it", menu!.message_id)
       const language = (yield* emulator.awaitMessages(chat, 5))[4]
       assert.strictEqual(language!.text, italian.languageSet)
       yield* emulator.injectUpdate(UpdateBuilders.textMessage({ chatId: chat, text: italian.menu.settings }))

@@ -1,8 +1,8 @@
 /**
  * One-time deep links: the platform's API makes them (bearer token, Schema-checked bodies, `t.me` links), tokens
  * are URL-safe, at most 64 characters and unrelated to their action; resolution consumes exactly the uses a link
- * has, even when 50 chats present one token at once, and tells reused, expired, bound-to-someone-else and unknown
- * tokens apart, counting each in `tg_deep_link_events_total{result}`.
+ * has, even when 50 chats present one token at once, tells reused, expired, bound-to-someone-else and unknown
+ * tokens apart, and answers an arrival handled again (a handler re-run) as the first time, using nothing more.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
@@ -36,6 +36,10 @@ const setup = Effect.gen(function*() {
     })
   return { url, links, create }
 })
+
+let arrivals = 0
+/** A new arrival (an update or a sign-in) each time. */
+const arrival = () => `arrival-${++arrivals}`
 
 const campaign = { action: "campaign", params: { affiliate_id: "aff-1", campaign_id: "winter", click_id: "c-9" } }
 
@@ -77,7 +81,7 @@ describe("deep links", () => {
       const { create, links } = yield* setup
       const token = (yield* create(campaign)).body["token"] as string
       const results = yield* links((l) =>
-        Effect.all(Array.from({ length: 50 }, (_, i) => l.resolve(token, 1000 + i)), { concurrency: "unbounded" })
+        Effect.all(Array.from({ length: 50 }, (_, i) => l.resolve(token, 1000 + i, arrival())), { concurrency: "unbounded" })
       )
       assert.strictEqual(results.filter((r) => r.result === "ok").length, 1)
       assert.strictEqual(results.filter((r) => r.result === "reused").length, 49)
@@ -86,6 +90,22 @@ describe("deep links", () => {
         result: "ok",
         link: { action: "campaign", params: campaign.params, platformUserId: null }
       })
+    }))
+
+  it.live("an arrival handled again gets its first answer and uses nothing more", () =>
+    Effect.gen(function*() {
+      const { create, links } = yield* setup
+      const token = (yield* create({ ...campaign, max_uses: 2 })).body["token"] as string
+      const results = yield* links((l) =>
+        Effect.gen(function*() {
+          const first = yield* l.resolve(token, 7, "update-1")
+          const again = yield* l.resolve(token, 7, "update-1")
+          const bothAtOnce = yield* Effect.all([l.resolve(token, 8, "update-2"), l.resolve(token, 8, "update-2")], { concurrency: 2 })
+          const third = yield* l.resolve(token, 9, "update-3")
+          return [first.result, again.result, ...bothAtOnce.map((r) => r.result), third.result]
+        })
+      )
+      assert.deepStrictEqual(results, ["ok", "ok", "ok", "ok", "reused"])
     }))
 
   it.live("reused, expired, bound to someone else and unknown tokens are told apart", () =>
@@ -100,17 +120,17 @@ describe("deep links", () => {
           yield* sql`UPDATE deep_links SET expires_at = now() - interval '1 second'
                      WHERE created_at = (SELECT max(created_at) FROM deep_links WHERE max_uses = 1 AND bound_telegram_user_id IS NULL)`
           return [
-            (yield* l.resolve(once, 7)).result,
-            (yield* l.resolve(once, 7)).result,
-            (yield* l.resolve(bound, 8)).result,
-            (yield* l.resolve(bound, 42)).result,
-            (yield* l.resolve(old, 7)).result,
-            (yield* l.resolve(twice, 7)).result,
-            (yield* l.resolve(twice, 9)).result,
-            (yield* l.resolve(twice, 10)).result,
-            (yield* l.resolve("A".repeat(32), 7)).result,
-            (yield* l.resolve("not a token!", 7)).result,
-            (yield* l.resolve("A".repeat(65), 7)).result
+            (yield* l.resolve(once, 7, arrival())).result,
+            (yield* l.resolve(once, 7, arrival())).result,
+            (yield* l.resolve(bound, 8, arrival())).result,
+            (yield* l.resolve(bound, 42, arrival())).result,
+            (yield* l.resolve(old, 7, arrival())).result,
+            (yield* l.resolve(twice, 7, arrival())).result,
+            (yield* l.resolve(twice, 9, arrival())).result,
+            (yield* l.resolve(twice, 10, arrival())).result,
+            (yield* l.resolve("A".repeat(32), 7, arrival())).result,
+            (yield* l.resolve("not a token!", 7, arrival())).result,
+            (yield* l.resolve("A".repeat(65), 7, arrival())).result
           ]
         })
       )

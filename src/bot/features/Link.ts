@@ -13,13 +13,14 @@ export const link = new Composer<BotContext>()
 
 link.callbackQuery("v1:link:confirm", async (ctx) => {
   const pending = ctx.session.pendingLink
-  const { pendingLink: _, ...rest } = ctx.session
-  ctx.session = rest
   await answerQuery(ctx)
-  if (pending === undefined || pending.until < Date.now()) {
+  // Only the player who opened the link may confirm it; anyone else's press changes nothing.
+  if (pending === undefined || pending.until < Date.now() || pending.telegramUserId !== ctx.from.id) {
     await ctx.reply(ctx.t.linkPendingGone, { reply_markup: mainMenu(ctx.t) })
     return
   }
+  const { pendingLink: _, ...rest } = ctx.session
+  ctx.session = rest
   const outcome = await ctx.deps.confirmLink(pending.platformUserId)
   await ctx.reply(outcome === "linked" ? ctx.t.linkDone : ctx.t.linkTaken, { reply_markup: mainMenu(ctx.t) })
 })

@@ -5,7 +5,7 @@
  * leaves the flow; three malformed answers end it. Attempts are limited per player (`PROMO_ATTEMPTS_PER_HOUR`).
  */
 import { Composer } from "grammy"
-import { answerQuery, endFlow, leavesFlow } from "../Flow.ts"
+import { answerQuery, clip, endFlow, leavesFlow } from "../Flow.ts"
 import type { BotContext, PromoAnswer } from "../BotContext.ts"
 import { mainMenu } from "../keyboards/MainMenu.ts"
 import type { Texts } from "../texts/index.ts"
@@ -22,11 +22,11 @@ const begin = async (ctx: BotContext) => {
   await ctx.reply(ctx.t.promoAsk)
 }
 
-promo.callbackQuery("v1:bonuses:promo", async (ctx) => {
+promo.chatType("private").callbackQuery("v1:bonuses:promo", async (ctx) => {
   await answerQuery(ctx)
   await begin(ctx)
 })
-promo.command("promo", begin)
+promo.chatType("private").command("promo", begin)
 
 
 promo.chatType("private").on("message:text", async (ctx, next) => {
@@ -61,7 +61,7 @@ promo.chatType("private").on("message:text", async (ctx, next) => {
 const replyTo = (outcome: PromoAnswer, t: Texts): string => {
   switch (outcome.status) {
     case "activated":
-      return outcome.bonus === null ? t.promoActivated.replace(/:$/, ".") : `${t.promoActivated} ${outcome.bonus}`
+      return outcome.bonus === null ? t.promoActivated.replace(/:$/, ".") : `${t.promoActivated} ${clip(outcome.bonus, 300)}`
     case "unknown":
       return t.promoUnknown
     case "expired":

@@ -21,33 +21,27 @@ export const start = new Composer<BotContext>()
 
 start.command("start", async (ctx) => {
   const payload = ctx.match.trim()
-  const valid = payload === "" || payloadPattern.test(payload)
   const firstTime = ctx.session.startedAt === undefined
-  await ctx.deps.recordStart(
-    { id: ctx.chat.id, type: ctx.chat.type },
-    ctx.from?.language_code,
-    valid && payload !== "" ? payload : undefined
-  )
-  ctx.session = {
-    ...ctx.session,
-    startedAt: ctx.session.startedAt ?? ctx.message?.date ?? 0,
-    ...(valid && payload !== "" ? { startPayload: payload } : {})
-  }
+  // The payload is a deep-link token: it is resolved, never stored (only its hash is, by `DeepLinks`).
+  await ctx.deps.recordStart({ id: ctx.chat.id, type: ctx.chat.type }, ctx.from?.language_code, undefined)
+  ctx.session = { ...ctx.session, startedAt: ctx.session.startedAt ?? ctx.message?.date ?? 0 }
   // A first visit is welcomed whatever the link said; a returning player gets the link's answer alone.
   const withGreeting = (text: string) => firstTime ? `${ctx.t.welcome}\n\n${text}` : text
-  if (!valid) {
-    await ctx.reply(withGreeting(ctx.t.linkInvalid), { reply_markup: mainMenu(ctx.t) })
-    return
-  }
-  if (payload === "" || ctx.from === undefined) {
+  // Links act only in the player's own chat with the bot (a group's members must not use one another's).
+  if (payload === "" || ctx.from === undefined || ctx.chat.type !== "private") {
     await ctx.reply(firstTime ? ctx.t.welcome : ctx.t.welcomeBack, { reply_markup: mainMenu(ctx.t) })
     return
   }
-  const arrival = await ctx.deps.arrive(payload)
+  // Anything else than Telegram's payload alphabet is refused (and counted) by the deep-link service too.
+  const arrival = await ctx.deps.arrive(payloadPattern.test(payload) ? payload : "-")
   if (arrival.kind === "link_account") {
     ctx.session = {
       ...ctx.session,
-      pendingLink: { platformUserId: arrival.platformUserId, until: (ctx.message?.date ?? 0) * 1000 + confirmWithinMs }
+      pendingLink: {
+        platformUserId: arrival.platformUserId,
+        telegramUserId: ctx.from.id,
+        until: (ctx.message?.date ?? 0) * 1000 + confirmWithinMs
+      }
     }
     await ctx.reply(withGreeting(ctx.t.linkConfirm), {
       reply_markup: new InlineKeyboard()

@@ -10,7 +10,7 @@ import { mainMenu } from "../keyboards/MainMenu.ts"
 
 export const support = new Composer<BotContext>()
 
-support.callbackQuery("v1:support:ticket", async (ctx) => {
+support.chatType("private").callbackQuery("v1:support:ticket", async (ctx) => {
   await answerQuery(ctx)
   ctx.session = { ...ctx.session, flow: { kind: "ticket", attempts: 0 } }
   await ctx.reply(ctx.t.ticketAsk)

@@ -5,31 +5,31 @@
  */
 import { Composer, InlineKeyboard } from "grammy"
 import type { Mission, Tournament } from "../../../services/Platform.ts"
-import { answerQuery } from "../Flow.ts"
+import { answerQuery, clip } from "../Flow.ts"
 import type { BotContext } from "../BotContext.ts"
 import type { Language, Texts } from "../texts/index.ts"
 
 export const tournaments = new Composer<BotContext>()
 
 
-tournaments.callbackQuery("v1:tournaments:list", async (ctx) => {
+tournaments.chatType("private").callbackQuery("v1:tournaments:list", async (ctx) => {
   await answerQuery(ctx)
   const list = await ctx.deps.tournaments()
   if (list === "unavailable") return void await ctx.reply(ctx.t.platformUnavailable)
   if (list.length === 0) return void await ctx.reply(ctx.t.noTournaments)
   await ctx.reply(
-    [ctx.t.tournamentsHeader, ...list.map((t) => `🏆 ${t.title}: ${when(t, ctx.t, ctx.language)}`)].join("\n"),
+    [ctx.t.tournamentsHeader, ...list.map((t) => `🏆 ${clip(t.title)}: ${when(t, ctx.t, ctx.language)}`)].join("\n"),
     { reply_markup: buttons(list, ctx.t, ctx.deps.publicUrl) }
   )
 })
 
-tournaments.callbackQuery("v1:tournaments:missions", async (ctx) => {
+tournaments.chatType("private").callbackQuery("v1:tournaments:missions", async (ctx) => {
   await answerQuery(ctx)
   const list = await ctx.deps.missions()
   if (list === "unavailable") return void await ctx.reply(ctx.t.platformUnavailable)
   if (list === "not_linked") return void await ctx.reply(ctx.t.missionsLinkFirst)
   if (list.length === 0) return void await ctx.reply(ctx.t.noMissions)
-  await ctx.reply([ctx.t.missionsHeader, ...list.map(missionLine)].join("\n"))
+  await ctx.reply([ctx.t.missionsHeader, ...list.slice(0, maxMissions).map(missionLine)].join("\n"))
 })
 
 const when = (t: Tournament, texts: Texts, language: Language): string => {
@@ -41,14 +41,17 @@ const when = (t: Tournament, texts: Texts, language: Language): string => {
     : `${texts.tournamentUpcoming} ${format.format(new Date(t.startsAt))}`
 }
 
-const missionLine = (m: Mission): string => `🎯 ${m.title}: ${Math.min(m.progress, m.target)}/${m.target} (${m.reward})`
+const missionLine = (m: Mission): string =>
+  `🎯 ${clip(m.title)}: ${Math.min(m.progress, m.target)}/${m.target} (${clip(m.reward)})`
+
+const maxMissions = 10
 
 /** Join (the tournament in the Mini App, when there is one) and Rules (when the platform has a page). */
 const buttons = (list: ReadonlyArray<Tournament>, texts: Texts, publicUrl: string | undefined) => {
   const keyboard = new InlineKeyboard()
   const app = publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/app/` : undefined
   for (const t of list) {
-    if (app !== undefined) keyboard.webApp(`${texts.join}: ${t.title}`.slice(0, 64), `${app}#/tournament/${encodeURIComponent(t.id)}`)
+    if (app !== undefined) keyboard.webApp(clip(`${texts.join}: ${t.title}`, 64), `${app}#/tournament/${encodeURIComponent(t.id)}`)
     if (t.rulesUrl?.startsWith("https://")) keyboard.url(texts.rules, t.rulesUrl)
     keyboard.row()
   }

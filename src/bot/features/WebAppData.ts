@@ -21,7 +21,7 @@ const decode = Schema.decodeUnknownOption(Schema.fromJsonString(ConsentsData), {
 
 export const webAppData = new Composer<BotContext>()
 
-webAppData.on("message:web_app_data", async (ctx) => {
+webAppData.chatType("private").on("message:web_app_data", async (ctx) => {
   const data = decode(ctx.message.web_app_data.data)
   if (Option.isNone(data)) {
     await ctx.reply(ctx.t.webAppInvalid, { reply_markup: mainMenu(ctx.t) })

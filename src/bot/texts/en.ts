@@ -15,7 +15,7 @@ export const en = {
   linkConfirmButton: "✅ Link my account",
   linkCancelButton: "Cancel",
   linkDone: "Your account is linked. You can change which notifications you get in the settings.",
-  linkTaken: "This Telegram account is already linked to another account. Unlink it first in the settings, then use the link again.",
+  linkTaken: "This Telegram account is already linked to another account. Unlink it first in the settings, then ask your cabinet for a new link.",
   linkCancelled: "Nothing was linked.",
   linkPendingGone: "This confirmation is no longer valid. Please open a new link from your cabinet.",
   promoAsk: "Send me your promo code (letters and digits), or /cancel.",
