@@ -1,7 +1,7 @@
 /**
  * What the gateway tells the platform about players, appended to the Redis stream `GATEWAY_EVENTS_STREAM`
  * (`gateway:events`, not prefixed: the platform reads it by that name): `telegram_linked`, `telegram_unlinked`,
- * `telegram_attribution`, `telegram_referral`, `support_ticket_opened`. An entry has field `event` = JSON `{"type","event_id","at",...}`
+ * `telegram_attribution`, `telegram_referral`, `support_ticket_opened`, `support_operator_requested`. An entry has field `event` = JSON `{"type","event_id","at",...}`
  * and `traceparent`.
  *
  * An event is published at most once per `event_id` (one Lua script: a marker with `SET NX`, then `XADD`), so
@@ -24,6 +24,12 @@ export type GatewayEvent =
     readonly click_id: string | null
   }
   | { readonly type: "telegram_referral"; readonly telegram_user_id: number; readonly referrer_platform_user_id: string }
+  | {
+    readonly type: "support_operator_requested"
+    readonly telegram_user_id: number
+    readonly chat_id: number
+    readonly platform_user_id: string | null
+  }
   | {
     readonly type: "support_ticket_opened"
     readonly ticket_id: number

@@ -47,6 +47,8 @@ export type BotDeps = {
   readonly tournaments: () => Promise<ReadonlyArray<Tournament> | "unavailable">
   /** The update's user's open missions. */
   readonly missions: () => Promise<ReadonlyArray<Mission> | "not_linked" | "unavailable">
+  /** Asks the platform's support for an operator in this chat. */
+  readonly requestOperator: () => Promise<void>
   /** Opens a support ticket with the player's description; answers its number. */
   readonly openTicket: (description: string) => Promise<number>
   /** Activates a promo code for the update's user's platform account, within the user's budget of attempts. */

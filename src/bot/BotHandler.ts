@@ -14,6 +14,7 @@ import { Chats } from "../../services/Chats.ts"
 import { Identity, type IdentityRecord } from "../../services/Identity.ts"
 import type { SqlError } from "effect/sql/SqlError"
 import { SupportTickets } from "../../services/SupportTickets.ts"
+import { GatewayEvents } from "../../services/GatewayEvents.ts"
 import * as Redis from "effect/persistence/Redis"
 import { Keys } from "../../streams/Keys.ts"
 import { type Mission, Platform, type PlatformError } from "../../services/Platform.ts"
@@ -62,6 +63,7 @@ export const layer = Layer.effect(UpdateHandler)(
     const identity = yield* Identity
     const platform = yield* Platform
     const tickets = yield* SupportTickets
+    const events = yield* GatewayEvents
     const redis = yield* Redis.Redis
     const keys = yield* Keys
     const limiter = yield* RateLimiter.RateLimiter
@@ -169,6 +171,14 @@ export const layer = Layer.effect(UpdateHandler)(
         unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user")),
         activatePromo: (code) => promised(run, activatePromo(known, code, `${update.update_id}`)),
         tournaments: () => promised(run, tournaments),
+        requestOperator: () =>
+          promised(run, Effect.flatMap(known, (record) =>
+            Effect.asVoid(events.publish(`${update.update_id}:operator`, {
+              type: "support_operator_requested",
+              telegram_user_id: record.telegramUserId,
+              chat_id: chat?.id ?? record.telegramUserId,
+              platform_user_id: record.platformUserId
+            })))),
         openTicket: (description) =>
           promised(run, Effect.flatMap(known, (record) =>
             tickets.open({

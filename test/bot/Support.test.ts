@@ -1,7 +1,8 @@
 /**
  * Support in the bot: "Open a ticket" asks for a description, a too-short answer is asked again, the next real
  * message opens the ticket (stored once, the platform told by `support_ticket_opened` without the text), and a
- * money question inside the description stays in the ticket instead of being answered as a money intent.
+ * money question inside the description stays in the ticket instead of being answered as a money intent; "Contact
+ * an operator" hands the chat to the platform's support (`support_operator_requested`).
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, it } from "@effect/vitest"
@@ -43,5 +44,12 @@ describe("support in the bot", () => {
       // The flow is over: the same words now are an ordinary money question.
       yield* emulator.injectUpdate(UpdateBuilders.textMessage({ chatId: chat, text: description }))
       assert.strictEqual((yield* emulator.awaitMessages(chat, 4))[3]!.text, en.moneyInCabinet)
+
+      // "Contact an operator" tells the platform's support which chat to answer in.
+      yield* emulator.injectUpdate(UpdateBuilders.callbackQuery({ from: { id: chat }, chatId: chat, messageId: 1, data: "v1:support:contact" }))
+      assert.strictEqual((yield* emulator.awaitMessages(chat, 5))[4]!.text, en.contactAnswer)
+      const all = (yield* Effect.promise(() => redis.xrange(eventsStream, "-", "+")))
+        .map(([, fields]) => JSON.parse(fields[fields.indexOf("event") + 1]!) as Record<string, unknown>)
+      assert.deepInclude(all[1]!, { type: "support_operator_requested", telegram_user_id: chat, chat_id: chat })
     }))
 })

@@ -26,8 +26,6 @@ const answers = (ctx: BotContext, data: CallbackData.CallbackData): string | und
       return ctx.t.profile
     case "support:faq":
       return ctx.t.faqAnswer
-    case "support:contact":
-      return ctx.t.contactAnswer
     default:
       return undefined
   }

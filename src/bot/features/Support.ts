@@ -16,6 +16,13 @@ support.chatType("private").callbackQuery("v1:support:ticket", async (ctx) => {
   await ctx.reply(ctx.t.ticketAsk)
 })
 
+// The platform's support is asked for an operator (`support_operator_requested`), who answers in this chat.
+support.chatType("private").callbackQuery("v1:support:contact", async (ctx) => {
+  await answerQuery(ctx)
+  await ctx.deps.requestOperator()
+  await ctx.reply(ctx.t.contactAnswer)
+})
+
 support.chatType("private").on("message:text", async (ctx, next) => {
   if (ctx.session.flow?.kind !== "ticket") return next()
   const text = ctx.message.text.trim()
