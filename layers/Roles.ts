@@ -81,8 +81,9 @@ export const signIn = Layer.unwrap(Effect.gen(function*() {
     Identity.layer,
     Platform.layer,
     AuthLimits.layer,
-    GatewayEvents.layer
-  )))
+    GatewayEvents.layer,
+    Arrivals.layer
+  ))).pipe(Layer.provide(Layer.mergeAll(DeepLinks.layer, Identity.layer, GatewayEvents.layer)))
 }))
 
 /** The platform's API (`/v1/internal/*`), served when `INTERNAL_API_TOKEN` is set. */

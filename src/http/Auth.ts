@@ -13,14 +13,16 @@ import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse 
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Metrics from "../metrics.ts"
 import type { InitData } from "../domain/TelegramAuth.ts"
+import { type Arrival, Arrivals } from "../../services/Arrivals.ts"
 import { GatewayEvents } from "../../services/GatewayEvents.ts"
-import { Identity, type IdentityRecord } from "../../services/Identity.ts"
+import * as Crypto from "node:crypto"
+import { AlreadyLinked, Identity, type IdentityRecord } from "../../services/Identity.ts"
 import { InitDataVerifier } from "../../services/InitDataVerifier.ts"
 import { LoginWidgetVerifier } from "../../services/LoginWidgetVerifier.ts"
 import { type Limits, Platform } from "../../services/Platform.ts"
 import { SessionError, Sessions } from "../../services/Sessions.ts"
 import { type Issued, TokenIssuer } from "../../services/TokenIssuer.ts"
-import { ConsentsBody, ExchangeBody, failureResponse, noStore, NoUser, RefreshBody, strict, Unauthenticated } from "./AuthApi.ts"
+import { ConfirmLinkBody, ConsentsBody, ExchangeBody, failureResponse, noStore, NoUser, RefreshBody, strict, Unauthenticated } from "./AuthApi.ts"
 import { AuthLimits } from "./AuthLimits.ts"
 
 export const layer = HttpRouter.use((router) =>
@@ -34,6 +36,7 @@ export const layer = HttpRouter.use((router) =>
     const limits = yield* AuthLimits
     const sql = yield* SqlClient
     const events = yield* GatewayEvents
+    const arrivals = yield* Arrivals
 
     /** Runs a route: failures become the contract's JSON; every answer is counted. */
     const route = <E, R>(name: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
@@ -56,9 +59,15 @@ export const layer = HttpRouter.use((router) =>
     const issueFor = (record: IdentityRecord) =>
       tokens.issue({ sub: record.platformUserId ?? `tg:${record.telegramUserId}`, tgUid: record.telegramUserId })
 
-    /** The answer of exchange, login-widget and refresh alike. */
-    const signedIn = (record: IdentityRecord, issued: Issued, refresh: { readonly refreshToken: string }) =>
+    /** The answer of exchange, login-widget and refresh alike (exchange adds what its `start_param` came to). */
+    const signedIn = (
+      record: IdentityRecord,
+      issued: Issued,
+      refresh: { readonly refreshToken: string },
+      extra: Readonly<Record<string, unknown>> = {}
+    ) =>
       json(200, {
+          ...extra,
           jwt: issued.jwt,
           token_type: "Bearer",
           expires_in: issued.expiresIn,
@@ -74,7 +83,7 @@ export const layer = HttpRouter.use((router) =>
       readonly id: number
       readonly username?: string | undefined
       readonly language_code?: string | undefined
-    }, chatId: number | undefined, method: "initdata" | "login_widget") =>
+    }, chatId: number | undefined, method: "initdata" | "login_widget", startParam?: string) =>
       Effect.gen(function*() {
         yield* limits.user(user.id)
         // Independent writes, side by side: a sign-in waits for one database round trip, not two.
@@ -82,7 +91,10 @@ export const layer = HttpRouter.use((router) =>
           identity.signIn({ telegramUserId: user.id, username: user.username, languageCode: user.language_code, chatId }, "user"),
           sessions.start(user.id, method)
         ], { concurrency: 2 })
-        return signedIn(record, yield* issueFor(record), session)
+        const extra = startParam === undefined
+          ? {}
+          : { start: startJson(yield* arrivals.arrive(startParam, startArrival(user.id, chatId, startParam))) }
+        return signedIn(record, yield* issueFor(record), session, extra)
       })
 
     /** The claims of the request's bearer token, within the address's and then the user's limits. */
@@ -103,7 +115,22 @@ export const layer = HttpRouter.use((router) =>
       const body = yield* HttpServerRequest.schemaBodyJson(ExchangeBody, strict)
       const data = yield* initData.verify(body.init_data)
       if (data.user === undefined) return yield* new NoUser()
-      return yield* signIn(data.user, privateChatOf(data), "initdata")
+      return yield* signIn(data.user, privateChatOf(data), "initdata", data.startParam)
+    })))
+
+    // A `link_account` link opened in the Mini App: exchange resolved it (`start.action`), the app asked the player,
+    // and the player confirmed. The same arrival resolves the same way again, so nothing more is used.
+    yield* router.add("POST", "/v1/tg/link/confirm", route("link_confirm", Effect.gen(function*() {
+      const claims = yield* authenticated
+      const body = yield* HttpServerRequest.schemaBodyJson(ConfirmLinkBody, strict)
+      const arrival = startArrival(claims.tgUid, undefined, body.start_param)
+      const arrived = yield* arrivals.arrive(body.start_param, arrival)
+      if (arrived.kind !== "link_account") {
+        return json(409, { error: { code: "not_a_link", message: "this start parameter does not link an account" } })
+      }
+      const outcome = yield* arrivals.confirmLink({ ...arrival, eventId: `${arrival.eventId}:linked` }, arrived.platformUserId)
+      if (outcome === "already_linked") return yield* new AlreadyLinked({ telegramUserId: claims.tgUid })
+      return json(200, { linked: true })
     })))
 
     yield* router.add("POST", "/v1/tg/login-widget", route("login_widget", Effect.gen(function*() {
@@ -202,6 +229,32 @@ const privateChatOf = (data: InitData): number | undefined =>
     : undefined
 
 const maxBodySize = ByteSize.kilobytes(16)
+
+/**
+ * A Mini App arrival through `start_param`: one per user and token, so opening the app again with the same link
+ * (a reload, a confirmation) resolves as the first time did.
+ */
+const startArrival = (telegramUserId: number, chatId: number | undefined, startParam: string) => ({
+  telegramUserId,
+  chatId,
+  eventId: `startapp:${telegramUserId}:${Crypto.createHash("sha256").update(startParam).digest("base64url")}`
+})
+
+/** What `start_param` came to, for the Mini App (no platform account id in it). */
+const startJson = (arrival: Arrival): Record<string, unknown> => {
+  switch (arrival.kind) {
+    case "refused":
+      return { result: arrival.result }
+    case "campaign":
+      return { result: "ok", action: "campaign", landing: arrival.landing ?? null }
+    case "referral":
+      return { result: "ok", action: "referral" }
+    case "resume":
+      return { result: "ok", action: "resume", step: arrival.step, id: arrival.id ?? null }
+    case "link_account":
+      return { result: "ok", action: "link_account", confirm: "POST /v1/tg/link/confirm" }
+  }
+}
 
 /** Responsible-gaming limits as the API shows them; all `null` (none known) for an unlinked account. */
 const limitsJson = (rg: Limits | undefined) => ({

@@ -12,6 +12,7 @@ import { TokenError } from "../../services/TokenIssuer.ts"
 import { errorResponse } from "./ErrorResponse.ts"
 
 export const ExchangeBody = Schema.Struct({ init_data: Schema.String.check(Schema.isMaxLength(8192)) })
+export const ConfirmLinkBody = Schema.Struct({ start_param: Schema.String.check(Schema.isMaxLength(512)) })
 export const RefreshBody = Schema.Struct({ refresh_token: Schema.String.check(Schema.isMaxLength(256)) })
 export const ConsentsBody = Schema.Struct({
   promotions: Schema.optional(Schema.Boolean),

@@ -12,6 +12,7 @@ import { SqlClient } from "effect/sql/SqlClient"
 import * as Jose from "jose"
 import * as Crypto from "node:crypto"
 import * as Postgres from "../../layers/Postgres.ts"
+import { DeepLinks, type NewDeepLink } from "../../services/DeepLinks.ts"
 import { Identity } from "../../services/Identity.ts"
 import { seed } from "../../services/platform/Seed.ts"
 import { config, gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
@@ -37,7 +38,7 @@ const setup = (extra: Record<string, string> = {}) =>
     })
     const { url } = yield* startGateway({ env })
     // The test's own view of the database, as the notification path and the operator's tools have it.
-    const services = yield* Layer.build(Identity.layer.pipe(
+    const services = yield* Layer.build(Layer.merge(Identity.layer, DeepLinks.layer).pipe(
       Layer.provideMerge(Postgres.layerUrl(Redacted.make(databaseUrl))),
       Layer.provide(config(env))
     ))
@@ -65,7 +66,9 @@ const setup = (extra: Record<string, string> = {}) =>
         JSON.parse(fields[fields.indexOf("event") + 1]!) as Record<string, unknown>
       )
     )
-    return { url, call, count, identity, sql, events }
+    const newLink = (link: NewDeepLink) =>
+      Effect.provide(Effect.flatMap(DeepLinks, (l) => Effect.map(l.create(link), (c) => c.token)), services)
+    return { url, call, count, identity, sql, events, newLink }
   })
 
 type Call = Effect.Success<ReturnType<typeof setup>>["call"]
@@ -327,6 +330,31 @@ describe("sign-in API", () => {
       assert.deepInclude(me.body as object, { user_id: null, linked: false })
       const again = yield* call("DELETE", "/v1/tg/link", undefined, bearer(signedIn.jwt))
       assert.deepStrictEqual(again.body, { unlinked: false, sessions_revoked: 0 })
+    }))
+
+  it.live("a deep link opened in the Mini App: start_param resolves once per player (a reload changes nothing), link_account is confirmed by the app", () =>
+    Effect.gen(function*() {
+      const { call, newLink, identity } = yield* setup()
+      const campaign = yield* newLink({ action: "campaign", params: { affiliate_id: "a-1", campaign_id: "c-1" } })
+      const open = (id: number, startParam: string) =>
+        exchange(call, initDataFor({ id, first_name: "Kai" }, botToken, now(), { start_param: startParam }))
+      const first = yield* open(9601, campaign)
+      assert.deepStrictEqual((first.body as { start: unknown }).start, { result: "ok", action: "campaign", landing: null })
+      const reload = yield* open(9601, campaign)
+      assert.deepStrictEqual((reload.body as { start: unknown }).start, { result: "ok", action: "campaign", landing: null })
+      const other = yield* open(9602, campaign)
+      assert.deepStrictEqual((other.body as { start: unknown }).start, { result: "reused" })
+
+      const link = yield* newLink({ action: "link_account", platform_user_id: "player-9603" })
+      const signedIn = yield* open(9603, link)
+      const body = signedIn.body as { jwt: string; start: { action: string } }
+      assert.strictEqual(body.start.action, "link_account")
+      assert.strictEqual((yield* identity((i) => i.get(9603)))?.platformUserId, null, "nothing linked before the player confirms")
+      const confirmed = yield* call("POST", "/v1/tg/link/confirm", { start_param: link }, bearer(body.jwt))
+      assert.deepStrictEqual(confirmed.body, { linked: true })
+      assert.strictEqual((yield* identity((i) => i.get(9603)))?.platformUserId, "player-9603")
+      const notALink = yield* call("POST", "/v1/tg/link/confirm", { start_param: campaign }, bearer(body.jwt))
+      assert.strictEqual(notALink.status, 409)
     }))
 
   it.live("the per-user limit answers 429 once one Telegram user signs in too often, others still pass", () =>
