@@ -1,6 +1,6 @@
 /**
  * Chats the bot has talked with, in Postgres. `recordStart` is idempotent: replaying an update changes
- * nothing but `last_seen_at`, and the first deep-link payload a chat arrived with is kept (first touch wins).
+ * nothing but `last_seen_at`. (Deep-link payloads are tokens: they are resolved by `DeepLinks`, never stored here.)
  * A chat that answered 403 is marked unreachable until it starts the bot again.
  */
 import { Context, Effect, Layer } from "effect"
@@ -12,7 +12,6 @@ export class Chats extends Context.Service<Chats, {
     readonly chatId: number
     readonly chatType: string
     readonly languageCode: string | undefined
-    readonly payload: string | undefined
   }) => Effect.Effect<void, SqlError>
   /** After a 403: the bot cannot write to this chat until it starts the bot again. */
   readonly markUnreachable: (chatId: number, reason: string) => Effect.Effect<void, SqlError>
@@ -25,12 +24,11 @@ export class Chats extends Context.Service<Chats, {
       return {
         recordStart: Effect.fn("Chats.recordStart")(function*(start) {
           yield* sql`
-            INSERT INTO chats (chat_id, chat_type, language_code, start_payload)
-            VALUES (${start.chatId}, ${start.chatType}, ${start.languageCode ?? null}, ${start.payload ?? null})
+            INSERT INTO chats (chat_id, chat_type, language_code)
+            VALUES (${start.chatId}, ${start.chatType}, ${start.languageCode ?? null})
             ON CONFLICT (chat_id) DO UPDATE SET
               chat_type = EXCLUDED.chat_type,
               language_code = COALESCE(EXCLUDED.language_code, chats.language_code),
-              start_payload = COALESCE(chats.start_payload, EXCLUDED.start_payload),
               last_seen_at = now(),
               unreachable_at = NULL,
               unreachable_reason = NULL

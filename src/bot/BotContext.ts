@@ -30,7 +30,7 @@ export type BotSession = typeof BotSession.Type
 
 /** What the features need from the outside world, run as plain promises inside grammY handlers. */
 export type BotDeps = {
-  readonly recordStart: (chat: { id: number; type: string }, language: string | undefined, payload: string | undefined) => Promise<void>
+  readonly recordStart: (chat: { id: number; type: string }, language: string | undefined) => Promise<void>
   readonly publicUrl: string | undefined
   /** The operator's web cabinet (https), where money moves; `undefined` when not configured. */
   readonly cabinetUrl: string | undefined

@@ -160,8 +160,8 @@ export const layer = Layer.effect(UpdateHandler)(
       return {
         publicUrl,
         cabinetUrl,
-        recordStart: (chat, languageCode, payload) =>
-          promised(run, chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode, payload })),
+        recordStart: (chat, languageCode) =>
+          promised(run, chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode })),
         arrive: (token) => promised(run, arrivals.arrive(token, who("arrival"))),
         confirmLink: (platformUserId) => promised(run, arrivals.confirmLink(who("linked"), platformUserId)),
         settings: () => promised(run, Effect.map(known, (record) => ({ consents: record.consents, linked: record.platformUserId !== null }))),

@@ -1,6 +1,6 @@
 /**
  * `/start` with and without a deep-link payload. A payload must be 1-64 characters of `A-Z a-z 0-9 _ -` (what
- * Telegram allows); the chat is recorded (first touch keeps its payload) and greeted with the main menu. A
+ * Telegram allows); the chat is recorded and greeted with the main menu. A
  * payload is a one-time deep-link token (`services/Arrivals.ts`): a campaign or a referral is welcomed, a
  * `link_account` asks the player to confirm, a `resume` offers to continue; a reused, expired, foreign or
  * unknown token gets its own friendly message, never internal detail.
@@ -23,7 +23,7 @@ start.command("start", async (ctx) => {
   const payload = ctx.match.trim()
   const firstTime = ctx.session.startedAt === undefined
   // The payload is a deep-link token: it is resolved, never stored (only its hash is, by `DeepLinks`).
-  await ctx.deps.recordStart({ id: ctx.chat.id, type: ctx.chat.type }, ctx.from?.language_code, undefined)
+  await ctx.deps.recordStart({ id: ctx.chat.id, type: ctx.chat.type }, ctx.from?.language_code)
   ctx.session = { ...ctx.session, startedAt: ctx.session.startedAt ?? ctx.message?.date ?? 0 }
   // A first visit is welcomed whatever the link said; a returning player gets the link's answer alone.
   const withGreeting = (text: string) => firstTime ? `${ctx.t.welcome}\n\n${text}` : text
