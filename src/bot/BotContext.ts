@@ -32,6 +32,8 @@ export type BotSession = typeof BotSession.Type
 export type BotDeps = {
   readonly recordStart: (chat: { id: number; type: string }, language: string | undefined) => Promise<void>
   readonly publicUrl: string | undefined
+  /** The Mini App (`PUBLIC_URL` + `/app/`, https only); `undefined` when not configured. */
+  readonly appUrl: string | undefined
   /** The operator's web cabinet (https), where money moves; `undefined` when not configured. */
   readonly cabinetUrl: string | undefined
   /** Resolves a deep-link token for the update's user and carries out its action (`services/Arrivals.ts`). */

@@ -69,6 +69,7 @@ export const layer = Layer.effect(UpdateHandler)(
     const limiter = yield* RateLimiter.RateLimiter
     const promoAttempts = yield* Env.promoAttemptsPerHour
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
+    const appUrl = publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/app/` : undefined
     const cabinetUrl = Option.getOrUndefined(yield* Env.cabinetUrl) ??
       (publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/cabinet` : undefined)
     const me = yield* sender.botInfo.pipe(
@@ -159,6 +160,7 @@ export const layer = Layer.effect(UpdateHandler)(
       }, "bot")
       return {
         publicUrl,
+        appUrl,
         cabinetUrl,
         recordStart: (chat, languageCode) =>
           promised(run, chats.recordStart({ chatId: chat.id, chatType: chat.type, languageCode })),

@@ -4,7 +4,8 @@
  */
 import { GrammyError } from "grammy"
 import type { BotContext } from "./BotContext.ts"
-import { texts } from "./texts/index.ts"
+import { mainMenu } from "./keyboards/MainMenu.ts"
+import { type Texts, texts } from "./texts/index.ts"
 
 /**
  * Answers the query so the client stops its spinner. Telegram refuses answers to queries older than about 15 s
@@ -28,3 +29,7 @@ export const endFlow = (ctx: BotContext) => {
 
 /** The platform's texts are the platform's: bounded here so a message stays within Telegram's 4096 characters. */
 export const clip = (text: string, max = 100): string => text.length > max ? `${text.slice(0, max - 1)}…` : text
+
+/** The main menu for this chat (in `texts`, default the chat's): with the Mini App button in private chats. */
+export const menuFor = (ctx: BotContext, t: Texts = ctx.t) =>
+  mainMenu(t, ctx.chat?.type === "private" ? ctx.deps.appUrl : undefined)

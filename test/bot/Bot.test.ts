@@ -93,6 +93,19 @@ describe("bot", () => {
       assert.deepStrictEqual(answers.map(([m]) => m!.text), [en.notUnderstood, en.notUnderstood, en.notUnderstood, en.notUnderstood])
     }))
 
+  it.live("with PUBLIC_URL the main menu opens the Mini App from the keyboard in private chats, not in groups", () =>
+    Effect.gen(function*() {
+      const { emulator } = yield* startBotGateway("t-bot-app", { PUBLIC_URL: "https://casino.example.com" })
+      yield* emulator.injectUpdate(UpdateBuilders.command({ chatId: 531, command: "start" }))
+      yield* emulator.injectUpdate(UpdateBuilders.command({ chatId: -1001234, command: "start", from: { id: 532 } }))
+      const [inPrivate] = yield* emulator.awaitMessages(531, 1)
+      const [inGroup] = yield* emulator.awaitMessages(-1001234, 1)
+      const appButton = (markup: unknown) =>
+        ((markup as { keyboard: Array<Array<{ text: string; web_app?: { url: string } }>> }).keyboard).flat().find((b) => b.web_app !== undefined)
+      assert.deepStrictEqual(appButton(inPrivate!.reply_markup), { text: en.openApp, web_app: { url: "https://casino.example.com/app/" } })
+      assert.isUndefined(appButton(inGroup!.reply_markup))
+    }))
+
   it("tells money intents from other words", () => {
     for (const text of ["deposit", "Withdrawal limits?", "top-up", "ricaricare il conto", "prelevare", "payout status"]) {
       assert.match(text, moneyIntent, text)

@@ -4,7 +4,8 @@
  */
 import { Composer } from "grammy"
 import type { BotContext } from "../BotContext.ts"
-import { cabinet, mainMenu } from "../keyboards/MainMenu.ts"
+import { menuFor } from "../Flow.ts"
+import { cabinet } from "../keyboards/MainMenu.ts"
 
 /** Words of a money intent, matched at word starts: deposit(s/ing), withdraw(al), top up, cash out, pay in/out. */
 export const moneyIntent =
@@ -13,7 +14,7 @@ export const moneyIntent =
 export const money = new Composer<BotContext>()
 
 const toCabinet = (ctx: BotContext) =>
-  ctx.reply(ctx.t.moneyInCabinet, { reply_markup: cabinet(ctx.t, ctx.deps.cabinetUrl) ?? mainMenu(ctx.t) })
+  ctx.reply(ctx.t.moneyInCabinet, { reply_markup: cabinet(ctx.t, ctx.deps.cabinetUrl) ?? menuFor(ctx) })
 
 money.command(["deposit", "withdraw"], toCabinet)
 money.chatType("private").hears(moneyIntent, toCabinet)

@@ -5,9 +5,8 @@
  * leaves the flow; three malformed answers end it. Attempts are limited per player (`PROMO_ATTEMPTS_PER_HOUR`).
  */
 import { Composer } from "grammy"
-import { answerQuery, clip, endFlow, leavesFlow } from "../Flow.ts"
+import { answerQuery, clip, endFlow, leavesFlow, menuFor } from "../Flow.ts"
 import type { BotContext, PromoAnswer } from "../BotContext.ts"
-import { mainMenu } from "../keyboards/MainMenu.ts"
 import type { Texts } from "../texts/index.ts"
 
 /** What Telegram users type as a promo code: letters, digits, dashes. */
@@ -34,7 +33,7 @@ promo.chatType("private").on("message:text", async (ctx, next) => {
   const text = ctx.message.text.trim()
   if (text === "/cancel") {
     endFlow(ctx)
-    await ctx.reply(ctx.t.promoCancelled, { reply_markup: mainMenu(ctx.t) })
+    await ctx.reply(ctx.t.promoCancelled, { reply_markup: menuFor(ctx) })
     return
   }
   // Another command or a menu button: the player moved on.
@@ -46,7 +45,7 @@ promo.chatType("private").on("message:text", async (ctx, next) => {
     const attempts = ctx.session.flow.attempts + 1
     if (attempts >= maxMalformed) {
       endFlow(ctx)
-      await ctx.reply(ctx.t.promoGaveUp, { reply_markup: mainMenu(ctx.t) })
+      await ctx.reply(ctx.t.promoGaveUp, { reply_markup: menuFor(ctx) })
       return
     }
     ctx.session = { ...ctx.session, flow: { kind: "promo", attempts } }
@@ -55,7 +54,7 @@ promo.chatType("private").on("message:text", async (ctx, next) => {
   }
   const outcome = await ctx.deps.activatePromo(text)
   endFlow(ctx)
-  await ctx.reply(replyTo(outcome, ctx.t), { reply_markup: mainMenu(ctx.t) })
+  await ctx.reply(replyTo(outcome, ctx.t), { reply_markup: menuFor(ctx) })
 })
 
 const replyTo = (outcome: PromoAnswer, t: Texts): string => {

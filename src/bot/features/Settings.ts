@@ -5,9 +5,8 @@
  */
 import { Composer, GrammyError } from "grammy"
 import { consentTypes } from "../../../services/Identity.ts"
-import { answerQuery } from "../Flow.ts"
+import { answerQuery, menuFor } from "../Flow.ts"
 import type { BotContext } from "../BotContext.ts"
-import { mainMenu } from "../keyboards/MainMenu.ts"
 import * as Keyboards from "../keyboards/Settings.ts"
 import { texts } from "../texts/index.ts"
 
@@ -40,7 +39,7 @@ settings.chatType("private").callbackQuery(["v1:settings:lang_en", "v1:settings:
   const language = ctx.callbackQuery.data === "v1:settings:lang_it" ? "it" : "en"
   const t = texts[language]
   ctx.session = { ...ctx.session, language }
-  await ctx.reply(t.languageSet, { reply_markup: mainMenu(t) })
+  await ctx.reply(t.languageSet, { reply_markup: menuFor(ctx, t) })
 })
 
 settings.chatType("private").callbackQuery("v1:settings:unlink", async (ctx) => {
@@ -51,10 +50,10 @@ settings.chatType("private").callbackQuery("v1:settings:unlink", async (ctx) => 
 settings.chatType("private").callbackQuery("v1:settings:unlink_yes", async (ctx) => {
   await answerQuery(ctx)
   const unlinked = await ctx.deps.unlink()
-  await ctx.reply(unlinked ? ctx.t.unlinked : ctx.t.notLinked, { reply_markup: mainMenu(ctx.t) })
+  await ctx.reply(unlinked ? ctx.t.unlinked : ctx.t.notLinked, { reply_markup: menuFor(ctx) })
 })
 
 settings.chatType("private").callbackQuery("v1:settings:unlink_no", async (ctx) => {
   await answerQuery(ctx)
-  await ctx.reply(ctx.t.unlinkKept, { reply_markup: mainMenu(ctx.t) })
+  await ctx.reply(ctx.t.unlinkKept, { reply_markup: menuFor(ctx) })
 })

@@ -8,8 +8,8 @@
 import { Composer, InlineKeyboard } from "grammy"
 import type { Arrival } from "../../../services/Arrivals.ts"
 import type { BotContext } from "../BotContext.ts"
+import { menuFor } from "../Flow.ts"
 import * as CallbackData from "../CallbackData.ts"
-import { mainMenu } from "../keyboards/MainMenu.ts"
 import type { Texts } from "../texts/index.ts"
 
 const payloadPattern = /^[A-Za-z0-9_-]{1,64}$/
@@ -29,7 +29,7 @@ start.command("start", async (ctx) => {
   const withGreeting = (text: string) => firstTime ? `${ctx.t.welcome}\n\n${text}` : text
   // Links act only in the player's own chat with the bot (a group's members must not use one another's).
   if (payload === "" || ctx.from === undefined || ctx.chat.type !== "private") {
-    await ctx.reply(firstTime ? ctx.t.welcome : ctx.t.welcomeBack, { reply_markup: mainMenu(ctx.t) })
+    await ctx.reply(firstTime ? ctx.t.welcome : ctx.t.welcomeBack, { reply_markup: menuFor(ctx) })
     return
   }
   // Anything else than Telegram's payload alphabet is refused (and counted) by the deep-link service too.
@@ -50,15 +50,14 @@ start.command("start", async (ctx) => {
     })
     return
   }
-  const [text, buttons] = answerTo(arrival, ctx.t, ctx.deps.publicUrl)
+  const [text, buttons] = answerTo(arrival, ctx.t, ctx.deps.appUrl)
   await ctx.reply(withGreeting(text), {
-    reply_markup: buttons ?? mainMenu(ctx.t)
+    reply_markup: buttons ?? menuFor(ctx)
   })
 })
 
 /** The message (and inline buttons, if any) for an arrival other than a link to confirm. */
-const answerTo = (arrival: Arrival, t: Texts, publicUrl: string | undefined): readonly [string, InlineKeyboard | undefined] => {
-  const app = publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/app/` : undefined
+const answerTo = (arrival: Arrival, t: Texts, app: string | undefined): readonly [string, InlineKeyboard | undefined] => {
   switch (arrival.kind) {
     case "refused":
       return [

@@ -5,8 +5,7 @@
  */
 import { Composer } from "grammy"
 import type { BotContext } from "../BotContext.ts"
-import { answerQuery, endFlow, leavesFlow } from "../Flow.ts"
-import { mainMenu } from "../keyboards/MainMenu.ts"
+import { answerQuery, endFlow, leavesFlow, menuFor } from "../Flow.ts"
 
 export const support = new Composer<BotContext>()
 
@@ -28,7 +27,7 @@ support.chatType("private").on("message:text", async (ctx, next) => {
   const text = ctx.message.text.trim()
   if (text === "/cancel") {
     endFlow(ctx)
-    await ctx.reply(ctx.t.ticketCancelled, { reply_markup: mainMenu(ctx.t) })
+    await ctx.reply(ctx.t.ticketCancelled, { reply_markup: menuFor(ctx) })
     return
   }
   if (leavesFlow(text)) {
@@ -41,5 +40,5 @@ support.chatType("private").on("message:text", async (ctx, next) => {
   }
   const id = await ctx.deps.openTicket(text)
   endFlow(ctx)
-  await ctx.reply(`${ctx.t.ticketOpened} ${id}.`, { reply_markup: mainMenu(ctx.t) })
+  await ctx.reply(`${ctx.t.ticketOpened} ${id}.`, { reply_markup: menuFor(ctx) })
 })

@@ -19,7 +19,7 @@ tournaments.chatType("private").callbackQuery("v1:tournaments:list", async (ctx)
   if (list.length === 0) return void await ctx.reply(ctx.t.noTournaments)
   await ctx.reply(
     [ctx.t.tournamentsHeader, ...list.map((t) => `🏆 ${clip(t.title)}: ${when(t, ctx.t, ctx.language)}`)].join("\n"),
-    { reply_markup: buttons(list, ctx.t, ctx.deps.publicUrl) }
+    { reply_markup: buttons(list, ctx.t, ctx.deps.appUrl) }
   )
 })
 
@@ -47,9 +47,8 @@ const missionLine = (m: Mission): string =>
 const maxMissions = 10
 
 /** Join (the tournament in the Mini App, when there is one) and Rules (when the platform has a page). */
-const buttons = (list: ReadonlyArray<Tournament>, texts: Texts, publicUrl: string | undefined) => {
+const buttons = (list: ReadonlyArray<Tournament>, texts: Texts, app: string | undefined) => {
   const keyboard = new InlineKeyboard()
-  const app = publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/app/` : undefined
   for (const t of list) {
     if (app !== undefined) keyboard.webApp(clip(`${texts.join}: ${t.title}`, 64), `${app}#/tournament/${encodeURIComponent(t.id)}`)
     if (t.rulesUrl?.startsWith("https://")) keyboard.url(texts.rules, t.rulesUrl)

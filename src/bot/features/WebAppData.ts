@@ -6,7 +6,7 @@
 import { Option, Schema } from "effect"
 import { Composer } from "grammy"
 import type { BotContext } from "../BotContext.ts"
-import { mainMenu } from "../keyboards/MainMenu.ts"
+import { menuFor } from "../Flow.ts"
 
 const ConsentsData = Schema.Struct({
   v: Schema.Literal(1),
@@ -24,10 +24,10 @@ export const webAppData = new Composer<BotContext>()
 webAppData.chatType("private").on("message:web_app_data", async (ctx) => {
   const data = decode(ctx.message.web_app_data.data)
   if (Option.isNone(data)) {
-    await ctx.reply(ctx.t.webAppInvalid, { reply_markup: mainMenu(ctx.t) })
+    await ctx.reply(ctx.t.webAppInvalid, { reply_markup: menuFor(ctx) })
     return
   }
   const { v: _, type: __, ...changes } = data.value
   await ctx.deps.setConsents(changes)
-  await ctx.reply(ctx.t.webAppSaved, { reply_markup: mainMenu(ctx.t) })
+  await ctx.reply(ctx.t.webAppSaved, { reply_markup: menuFor(ctx) })
 })

@@ -3,13 +3,18 @@ import { InlineKeyboard, Keyboard } from "grammy"
 import * as CallbackData from "../CallbackData.ts"
 import type { Texts } from "../texts/index.ts"
 
-export const mainMenu = (t: Texts) =>
-  new Keyboard()
+/**
+ * The main menu. With `appUrl` (private chats only: Telegram refuses `web_app` buttons elsewhere) it also opens the
+ * Mini App from the keyboard, the one place from which the app can send data back (`WebApp.sendData`).
+ */
+export const mainMenu = (t: Texts, appUrl?: string) => {
+  const keyboard = new Keyboard()
     .text(t.menu.profile).text(t.menu.tournaments).row()
     .text(t.menu.bonuses).text(t.menu.support).row()
     .text(t.menu.settings)
-    .resized()
-    .persistent()
+  if (appUrl !== undefined) keyboard.webApp(t.openApp, appUrl)
+  return keyboard.resized().persistent()
+}
 
 export const profile = (t: Texts, publicUrl: string | undefined, cabinetUrl: string | undefined) => {
   const keyboard = new InlineKeyboard()
