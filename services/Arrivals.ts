@@ -4,8 +4,8 @@
  *
  * - `campaign`: the attribution (affiliate, campaign, click, landing) is stored with the user once: the first
  *   touch wins, later campaigns change nothing. The platform gets `telegram_attribution` the first time.
- * - `referral`: the player is counted for the referrer once, never for a referrer who is the player's own linked
- *   account; the platform gets `telegram_referral`.
+ * - `referral`: a new player (not linked to any account yet) is counted for the referrer once, and a referrer at
+ *   most `REFERRALS_PER_DAY` times a day; the platform gets `telegram_referral`.
  * - `link_account`: nothing is linked yet; the bot asks the player to confirm, then `confirmLink` links.
  * - `resume`: where to continue (a KYC step, a mission, a tournament).
  *
@@ -16,6 +16,7 @@ import type * as Redis from "effect/persistence/Redis"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { CampaignParams, DeepLinks, type Refusal, ResumeParams } from "./DeepLinks.ts"
+import * as Env from "../src/config.ts"
 import { GatewayEvents } from "./GatewayEvents.ts"
 import { Identity } from "./Identity.ts"
 
@@ -48,6 +49,7 @@ export class Arrivals extends Context.Service<Arrivals, {
       const sql = yield* SqlClient
       const decodeCampaign = Schema.decodeUnknownOption(CampaignParams)
       const decodeResume = Schema.decodeUnknownOption(ResumeParams)
+      const perDay = yield* Env.referralsPerDay
 
       const campaign = (who: Arriving, params: typeof CampaignParams.Type) =>
         Effect.gen(function*() {
@@ -79,11 +81,15 @@ export class Arrivals extends Context.Service<Arrivals, {
       const referral = (who: Arriving, referrer: string | null) =>
         Effect.gen(function*() {
           if (referrer === null) return { kind: "referral", counted: false } as const
+          // Anti-abuse: a player already linked to an account is no new player (and never the referrer's own);
+          // a referrer is credited at most REFERRALS_PER_DAY new players a day.
           const own = yield* identity.get(who.telegramUserId)
-          if (own?.platformUserId === referrer) return { kind: "referral", counted: false } as const
+          if (own !== undefined && own.platformUserId !== null) return { kind: "referral", counted: false } as const
           const inserted = yield* sql`
             INSERT INTO referrals (telegram_user_id, referrer_platform_user_id)
-            VALUES (${who.telegramUserId}, ${referrer})
+            SELECT ${who.telegramUserId}, ${referrer}
+            WHERE (SELECT count(*) FROM referrals WHERE referrer_platform_user_id = ${referrer}
+                     AND referred_at > now() - interval '1 day') < ${perDay}
             ON CONFLICT (telegram_user_id) DO NOTHING
             RETURNING telegram_user_id
           `

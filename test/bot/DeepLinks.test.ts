@@ -15,13 +15,14 @@ import { redisClient } from "../support/Infra.ts"
 
 const internalToken = "internal-token-0123456789abcdefghijklmnop"
 
-const setup = (label: string) =>
+const setup = (label: string, extra: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const eventsStream = `${label}-${Date.now()}:gateway:events`
     const gateway = yield* startBotGateway(label, {
       INTERNAL_API_TOKEN: internalToken,
       BOT_USERNAME: "casino_bot",
-      GATEWAY_EVENTS_STREAM: eventsStream
+      GATEWAY_EVENTS_STREAM: eventsStream,
+      ...extra
     })
     const redis = yield* redisClient()
     yield* Effect.addFinalizer(() => Effect.promise(() => redis.del(eventsStream)))
@@ -143,5 +144,20 @@ describe("deep links in the bot", () => {
       // The player's own press still works.
       yield* emulator.injectUpdate(UpdateBuilders.callbackQuery({ from: { id: 741 }, chatId: 741, messageId: prompt!.message_id, data: "v1:link:confirm" }))
       assert.strictEqual((yield* emulator.awaitMessages(741, 3))[2]!.text, en.linkDone)
+    }))
+
+  it.live("a referral credits new players once each, at most REFERRALS_PER_DAY a day, never an existing player", () =>
+    Effect.gen(function*() {
+      const { emulator, newLink, events, query, start } = yield* setup("t-dl-referral", { REFERRALS_PER_DAY: "2" })
+      const token = yield* newLink({ action: "referral", platform_user_id: "referrer-1", max_uses: 10 })
+      // An existing player (already linked) is not a new one.
+      yield* query((sql) => sql`INSERT INTO identities (telegram_user_id, platform_user_id, linked_at) VALUES (750, 'player-750', now()) RETURNING 1`)
+      for (const chat of [750, 751, 752, 753]) {
+        yield* start(chat, token)
+        yield* emulator.awaitMessages(chat, 1)
+      }
+      const credited = yield* query((sql) => sql<{ id: string }>`SELECT telegram_user_id::text AS id FROM referrals ORDER BY telegram_user_id`)
+      assert.deepStrictEqual(credited.map((r) => r.id), ["751", "752"])
+      assert.deepStrictEqual((yield* events).map((e) => [e["type"], e["telegram_user_id"]]), [["telegram_referral", 751], ["telegram_referral", 752]])
     }))
 })

@@ -65,4 +65,17 @@ describe("promo codes in the bot", () => {
         en.promoAsk, en.promoUnknown, en.promoAsk, en.promoUnknown, en.promoAsk, en.promoTooMany
       ])
     }))
+
+  it.live("a code whose answer failed to send once is still answered 'activated', not 'already used'", () =>
+    Effect.gen(function*() {
+      const { emulator, link, say } = yield* setup()
+      yield* link(951, "demo-1")
+      assert.deepStrictEqual(yield* say(951, ["/promo"]), [en.promoAsk])
+      yield* emulator.configureFaults({ errorRate: 1, errorStatus: 502, methods: ["sendMessage"] })
+      yield* emulator.injectUpdate(UpdateBuilders.textMessage({ chatId: 951, text: "WELCOME10" }))
+      yield* emulator.awaitCalls((c) => c.method === "sendMessage" && c.status === 502)
+      yield* emulator.configureFaults({ errorRate: 0 })
+      const answers = yield* emulator.awaitMessages(951, 2, { timeout: "20 seconds" })
+      assert.strictEqual(answers[1]!.text, `${en.promoActivated} 10 free spins`)
+    }))
 })
