@@ -1,8 +1,9 @@
 /**
  * Deep links end to end, through the webhook and the Bot API emulator: a campaign link attributes the player
- * (first touch wins) and tells the platform once; the same token in a second chat is refused as reused; an
- * expired or unknown token gets its own message; a `link_account` link asks for confirmation, links, tells the
- * platform, and a second link to another account is refused. No message names the platform account.
+ * (first touch wins) and tells the platform once; the same token in a second chat is refused as reused, and of
+ * 50 chats sending one token at once exactly one wins; an expired or unknown token gets its own message; a
+ * `link_account` link asks for confirmation, links, tells the platform, and a second link to another account is
+ * refused. No message names the platform account.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, it } from "@effect/vitest"
@@ -72,6 +73,20 @@ describe("deep links in the bot", () => {
       assert.deepStrictEqual(rows.map((r) => ({ ...r })), [{ telegram_user_id: "701", affiliate_id: "aff-7", campaign_id: "spring", click_id: "k-1" }])
       const published = yield* events
       assert.deepStrictEqual(published.map((e) => [e["type"], e["telegram_user_id"], e["campaign_id"]]), [["telegram_attribution", 701, "spring"]])
+    }))
+
+  it.live("50 chats send /start with one token at once: exactly one is welcomed by the campaign, 49 are told it was used", () =>
+    Effect.gen(function*() {
+      const { emulator, newLink, query, start } = yield* setup("t-dl-fifty")
+      const token = yield* newLink({ action: "campaign", params: { affiliate_id: "aff-50", campaign_id: "rush" } })
+      const chats = Array.from({ length: 50 }, (_, i) => 60_000 + i)
+      yield* Effect.all(chats.map((chat) => start(chat, token)), { concurrency: "unbounded" })
+      const answers = yield* Effect.all(chats.map((chat) => emulator.awaitMessages(chat, 1, { timeout: "30 seconds" })))
+      const texts = answers.map(([m]) => m!.text)
+      assert.strictEqual(texts.filter((t) => t === `${en.welcome}\n\n${en.campaignWelcome}`).length, 1)
+      assert.strictEqual(texts.filter((t) => t === `${en.welcome}\n\n${en.linkReused}`).length, 49)
+      const attributed = yield* query((sql) => sql<{ n: string }>`SELECT count(*)::text AS n FROM attributions`)
+      assert.strictEqual(attributed[0]!.n, "1")
     }))
 
   it.live("expired, unknown and malformed tokens get their own friendly messages", () =>
