@@ -60,17 +60,18 @@ export class GatewayEvents extends Context.Service<GatewayEvents, {
       const redis = yield* Redis.Redis
       const stream = yield* Env.gatewayEventsStream
       const run = redis.eval(publishScript)
+      const markerOf = (eventId: string) => `${stream}:published:${eventId}`
       return {
         publish: Effect.fn("GatewayEvents.publish")(function*(eventId: string, event: GatewayEvent) {
           const at = new Date(yield* Clock.currentTimeMillis).toISOString()
           const json = JSON.stringify({ ...event, event_id: eventId, at })
           // Beside the stream: in a Redis Cluster, a stream named with a hash tag (`{gateway}:events`) gives its
           // markers the same slot, as the script needs.
-          const appended = yield* run(`${stream}:published:${eventId}`, stream, markerTtlS, json, yield* traceparentOf)
+          const appended = yield* run(markerOf(eventId), stream, markerTtlS, json, yield* traceparentOf)
           return appended === 1
         }),
         published: (eventId) =>
-          Effect.map(redis.send<number>("EXISTS", `${stream}:published:${eventId}`), (n) => n === 1)
+          Effect.map(redis.send<number>("EXISTS", markerOf(eventId)), (n) => n === 1)
       }
     })
   )

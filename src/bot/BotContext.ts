@@ -42,7 +42,8 @@ export type BotDeps = {
   readonly confirmLink: (platformUserId: string) => Promise<"linked" | "already_linked">
   /** The user's consents and whether the account is linked (the user's identity is created if new). */
   readonly settings: () => Promise<{ readonly consents: Consents; readonly linked: boolean }>
-  readonly setConsents: (changes: ConsentChanges) => Promise<Consents>
+  /** Changes some consents; answers the settings after the change. */
+  readonly setConsents: (changes: ConsentChanges) => Promise<{ readonly consents: Consents; readonly linked: boolean }>
   /** Unlinks the update's user; `false` when nothing was linked. */
   readonly unlink: () => Promise<boolean>
   /** Running and upcoming tournaments, soonest first. */

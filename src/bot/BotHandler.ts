@@ -169,7 +169,10 @@ export const layer = Layer.effect(UpdateHandler)(
         settings: () => promised(run, Effect.map(known, (record) => ({ consents: record.consents, linked: record.platformUserId !== null }))),
         setConsents: (changes) =>
           promised(run, Effect.flatMap(known, (record) =>
-            Effect.map(identity.setConsents(record.telegramUserId, changes, "user"), (consents) => consents ?? record.consents))),
+            Effect.map(identity.setConsents(record.telegramUserId, changes, "user"), (consents) => ({
+              consents: consents ?? record.consents,
+              linked: record.platformUserId !== null
+            })))),
         unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user")),
         activatePromo: (code) => promised(run, activatePromo(known, code, `${update.update_id}`)),
         tournaments: () => promised(run, tournaments),

@@ -8,10 +8,9 @@
  * data or tokens are rate-limited per client address before any work, and per Telegram user once it is known
  * (429 with `Retry-After`). Every answer is counted in `tg_api_responses_total{route,code_class}`.
  */
-import { ByteSize, Effect, Metric } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { ByteSize, Effect } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql/SqlClient"
-import * as Metrics from "../metrics.ts"
 import type { InitData } from "../domain/TelegramAuth.ts"
 import { type Arrival, Arrivals } from "../../services/Arrivals.ts"
 import { GatewayEvents } from "../../services/GatewayEvents.ts"
@@ -22,7 +21,17 @@ import { LoginWidgetVerifier } from "../../services/LoginWidgetVerifier.ts"
 import { type Limits, Platform } from "../../services/Platform.ts"
 import { SessionError, Sessions } from "../../services/Sessions.ts"
 import { type Issued, TokenIssuer } from "../../services/TokenIssuer.ts"
-import { ConfirmLinkBody, ConsentsBody, ExchangeBody, failureResponse, noStore, NoUser, RefreshBody, strict, Unauthenticated } from "./AuthApi.ts"
+import {
+  apiRoute,
+  ConfirmLinkBody,
+  ConsentsBody,
+  ExchangeBody,
+  noStore,
+  NoUser,
+  RefreshBody,
+  strict,
+  Unauthenticated
+} from "./AuthApi.ts"
 import { AuthLimits } from "./AuthLimits.ts"
 
 export const layer = HttpRouter.use((router) =>
@@ -38,23 +47,12 @@ export const layer = HttpRouter.use((router) =>
     const events = yield* GatewayEvents
     const arrivals = yield* Arrivals
 
-    /** Runs a route: failures become the contract's JSON; every answer is counted. */
+    // Bodies here are a few KiB at most (initData is capped at 8 KiB).
     const route = <E, R>(name: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-      handler.pipe(
-        // Bodies here are a few KiB at most (initData is capped at 8 KiB): anything larger is refused unread.
-        Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),
-        Effect.catch(failureResponse),
-        Effect.catchDefect((defect) =>
-          Effect.as(
-            Effect.logError("sign-in route failed", { route: name, defect: String(defect) }),
-            json(500, { error: { code: "internal_error", message: "internal error" } })
-          )
-        ),
-        Effect.tap((response) => Metric.update(Metrics.apiResponses(name, `${Math.floor(response.status / 100)}xx`), 1))
-      )
+      apiRoute(name, maxBodySize, handler)
 
     const json = (status: number, body: unknown, headers: Record<string, string> = noStore) =>
-      HttpServerResponseJson(status, body, headers)
+      HttpServerResponse.jsonUnsafe(body, { status, headers })
 
     const issueFor = (record: IdentityRecord) =>
       tokens.issue({ sub: record.platformUserId ?? `tg:${record.telegramUserId}`, tgUid: record.telegramUserId })
@@ -267,5 +265,3 @@ const limitsJson = (rg: Limits | undefined) => ({
   self_excluded_until: rg?.selfExcludedUntil ?? null
 })
 
-const HttpServerResponseJson = (status: number, body: unknown, headers: Record<string, string>) =>
-  HttpServerResponse.jsonUnsafe(body, { status, headers })

@@ -1,9 +1,10 @@
 /**
- * The sign-in API's request bodies, decoded with Schema (unknown fields refused), and the one place its
- * failures become HTTP answers in the contract's error shape.
+ * The API routes' request bodies, decoded with Schema (unknown fields refused), and the one place their failures
+ * become HTTP answers in the contract's error shape (`apiRoute`), for the sign-in and the platform's routes alike.
  */
-import { Duration, Effect, Schema } from "effect"
-import type { HttpServerResponse } from "effect/http"
+import { type ByteSize, Duration, Effect, Metric, Schema } from "effect"
+import { HttpIncomingMessage, type HttpServerResponse } from "effect/http"
+import * as Metrics from "../metrics.ts"
 import { AuthError } from "../domain/TelegramAuth.ts"
 import { AlreadyLinked } from "../../services/Identity.ts"
 import { PlatformError } from "../../services/Platform.ts"
@@ -80,6 +81,27 @@ export const failureResponse = (error: unknown): Effect.Effect<HttpServerRespons
 }
 
 export const noStore = { "cache-control": "no-store" }
+
+/**
+ * Runs a route: bodies over `maxBody` are refused unread, failures become the contract's JSON (a defect a 500
+ * without detail), and every answer is counted in `tg_api_responses_total{route,code_class}`.
+ */
+export const apiRoute = <E, R>(
+  name: string,
+  maxBody: ByteSize.ByteSize,
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) =>
+  handler.pipe(
+    Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
+    Effect.catch(failureResponse),
+    Effect.catchDefect((defect) =>
+      Effect.as(
+        Effect.logError("API route failed", { route: name, defect: String(defect) }),
+        errorResponse(500, "internal_error", "internal error", noStore)
+      )
+    ),
+    Effect.tap((response) => Metric.update(Metrics.apiResponses(name, `${Math.floor(response.status / 100)}xx`), 1))
+  )
 
 export const retryAfterSeconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
 

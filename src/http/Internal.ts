@@ -3,13 +3,12 @@
  * `POST /v1/internal/deep-links` makes a one-time deep link and answers the two ways to open it,
  * `t.me/<bot>?start=<token>` (the chat) and `t.me/<bot>/<app>?startapp=<token>` (the Mini App).
  */
-import { ByteSize, Effect, Metric, Option, Redacted } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { ByteSize, Effect, Option, Redacted } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Env from "../config.ts"
-import * as Metrics from "../metrics.ts"
 import { BotApi } from "../../services/BotApi.ts"
 import { DeepLinks, NewDeepLink } from "../../services/DeepLinks.ts"
-import { strict } from "./AuthApi.ts"
+import { apiRoute, strict } from "./AuthApi.ts"
 import { errorResponse } from "./ErrorResponse.ts"
 import { secretMatches } from "./Webhook.ts"
 
@@ -33,23 +32,13 @@ export const layer = (token: Redacted.Redacted<string>) =>
         }))
 
       const route = <E, R>(name: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-        Effect.gen(function*() {
+        apiRoute(name, ByteSize.kilobytes(64), Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
           if (!authorized(request.headers["authorization"])) {
             return errorResponse(401, "unauthorized", "a valid bearer token is required")
           }
           return yield* handler
-        }).pipe(
-          Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.kilobytes(64)),
-          Effect.catch((error) => Effect.succeed(internalFailure(error))),
-          Effect.catchDefect((defect) =>
-            Effect.as(
-              Effect.logError("internal route failed", { route: name, defect: String(defect) }),
-              errorResponse(500, "internal_error", "internal error")
-            )
-          ),
-          Effect.tap((response) => Metric.update(Metrics.apiResponses(name, `${Math.floor(response.status / 100)}xx`), 1))
-        )
+        }))
 
       yield* router.add("POST", "/v1/internal/deep-links", route("deep_links", Effect.gen(function*() {
         const link = yield* HttpServerRequest.schemaBodyJson(NewDeepLink, strict)
@@ -65,15 +54,3 @@ export const layer = (token: Redacted.Redacted<string>) =>
     })
   )
 
-const internalFailure = (error: unknown): HttpServerResponse.HttpServerResponse => {
-  const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
-  if (tag === "SchemaError") {
-    return errorResponse(400, "invalid_request", `invalid request body: ${String((error as Error).message).slice(0, 300)}`)
-  }
-  if (tag === "HttpServerError") {
-    return String((error as { reason?: { reason?: string } }).reason?.reason) === "BodyTooLarge"
-      ? errorResponse(413, "body_too_large", "request body too large")
-      : errorResponse(400, "invalid_json", "the request body is not JSON")
-  }
-  return errorResponse(503, "unavailable", "temporarily unavailable; retry later", { "retry-after": "1" })
-}

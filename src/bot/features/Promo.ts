@@ -5,7 +5,7 @@
  * leaves the flow; three malformed answers end it. Attempts are limited per player (`PROMO_ATTEMPTS_PER_HOUR`).
  */
 import { Composer } from "grammy"
-import { answerQuery, clip, endFlow, leavesFlow, menuFor } from "../Flow.ts"
+import { answerQuery, clip, endFlow, menuFor, onFlowAnswer } from "../Flow.ts"
 import type { BotContext, PromoAnswer } from "../BotContext.ts"
 import type { Texts } from "../texts/index.ts"
 
@@ -28,21 +28,9 @@ promo.chatType("private").callbackQuery("v1:bonuses:promo", async (ctx) => {
 promo.chatType("private").command("promo", begin)
 
 
-promo.chatType("private").on("message:text", async (ctx, next) => {
-  if (ctx.session.flow?.kind !== "promo") return next()
-  const text = ctx.message.text.trim()
-  if (text === "/cancel") {
-    endFlow(ctx)
-    await ctx.reply(ctx.t.promoCancelled, { reply_markup: menuFor(ctx) })
-    return
-  }
-  // Another command or a menu button: the player moved on.
-  if (leavesFlow(text)) {
-    endFlow(ctx)
-    return next()
-  }
+onFlowAnswer(promo, "promo", (t) => t.promoCancelled, async (ctx, text, tried) => {
   if (!codePattern.test(text)) {
-    const attempts = ctx.session.flow.attempts + 1
+    const attempts = tried + 1
     if (attempts >= maxMalformed) {
       endFlow(ctx)
       await ctx.reply(ctx.t.promoGaveUp, { reply_markup: menuFor(ctx) })

@@ -22,8 +22,7 @@ for (const type of consentTypes) {
   for (const target of ["on", "off"] as const) {
     settings.chatType("private").callbackQuery(`v1:settings:toggle_${type}_${target}`, async (ctx) => {
       await answerQuery(ctx)
-      const consents = await ctx.deps.setConsents({ [type]: target === "on" })
-      const { linked } = await ctx.deps.settings()
+      const { consents, linked } = await ctx.deps.setConsents({ [type]: target === "on" })
       // The message may be gone or unchanged (a press handled again): then there is nothing to redraw.
       await ctx.editMessageReplyMarkup({ reply_markup: Keyboards.settings(ctx.t, ctx.language, consents, linked) })
         .catch((error: unknown) => {

@@ -1,7 +1,6 @@
 /**
- * `/start` with and without a deep-link payload. A payload must be 1-64 characters of `A-Z a-z 0-9 _ -` (what
- * Telegram allows); the chat is recorded and greeted with the main menu. A
- * payload is a one-time deep-link token (`services/Arrivals.ts`): a campaign or a referral is welcomed, a
+ * `/start` with and without a deep-link payload; the chat is recorded and greeted with the main menu. A payload is
+ * a one-time deep-link token (`services/Arrivals.ts`): a campaign or a referral is welcomed, a
  * `link_account` asks the player to confirm, a `resume` offers to continue; a reused, expired, foreign or
  * unknown token gets its own friendly message, never internal detail.
  */
@@ -11,8 +10,6 @@ import type { BotContext } from "../BotContext.ts"
 import { menuFor } from "../Flow.ts"
 import * as CallbackData from "../CallbackData.ts"
 import type { Texts } from "../texts/index.ts"
-
-const payloadPattern = /^[A-Za-z0-9_-]{1,64}$/
 
 /** How long a `link_account` confirmation stays valid in the chat. */
 const confirmWithinMs = 10 * 60_000
@@ -32,8 +29,8 @@ start.command("start", async (ctx) => {
     await ctx.reply(firstTime ? ctx.t.welcome : ctx.t.welcomeBack, { reply_markup: menuFor(ctx) })
     return
   }
-  // Anything else than Telegram's payload alphabet is refused (and counted) by the deep-link service too.
-  const arrival = await ctx.deps.arrive(payloadPattern.test(payload) ? payload : "-")
+  // Anything that is no token of ours (other characters, too long) is refused and counted by the deep-link service.
+  const arrival = await ctx.deps.arrive(payload)
   if (arrival.kind === "link_account") {
     ctx.session = {
       ...ctx.session,

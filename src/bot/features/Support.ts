@@ -5,7 +5,7 @@
  */
 import { Composer } from "grammy"
 import type { BotContext } from "../BotContext.ts"
-import { answerQuery, endFlow, leavesFlow, menuFor } from "../Flow.ts"
+import { answerQuery, endFlow, menuFor, onFlowAnswer } from "../Flow.ts"
 
 export const support = new Composer<BotContext>()
 
@@ -22,18 +22,7 @@ support.chatType("private").callbackQuery("v1:support:contact", async (ctx) => {
   await ctx.reply(ctx.t.contactAnswer)
 })
 
-support.chatType("private").on("message:text", async (ctx, next) => {
-  if (ctx.session.flow?.kind !== "ticket") return next()
-  const text = ctx.message.text.trim()
-  if (text === "/cancel") {
-    endFlow(ctx)
-    await ctx.reply(ctx.t.ticketCancelled, { reply_markup: menuFor(ctx) })
-    return
-  }
-  if (leavesFlow(text)) {
-    endFlow(ctx)
-    return next()
-  }
+onFlowAnswer(support, "ticket", (t) => t.ticketCancelled, async (ctx, text) => {
   if (text.length < 5) {
     await ctx.reply(ctx.t.ticketTooShort)
     return
