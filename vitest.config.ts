@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config"
  * Two groups, one after the other: everything else in parallel (two forks), then the tests that measure
  * pacing against the emulator's limits, alone, so other test files do not steal the CPU their timing needs.
  */
-const paced = ["test/streams/Sending.test.ts"]
+const paced = ["test/streams/Sending.test.ts", "test/services/Mailings.test.ts"]
 
 export default defineConfig({
   test: {

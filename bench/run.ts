@@ -3,7 +3,7 @@
  * object `{"bench":"<name>", ...figures}`. `--quick` keeps every benchmark under 60 s on a 2-core machine.
  */
 const [name, ...flags] = process.argv.slice(2)
-const benches = ["ingest", "e2e", "broadcast", "initdata", "exchange"]
+const benches = ["ingest", "e2e", "broadcast", "initdata", "exchange", "mailing"]
 if (name === undefined || !benches.includes(name)) {
   process.stderr.write(`usage: npm run bench -- <${benches.join("|")}> [--quick]\n`)
   process.exit(2)

@@ -5,7 +5,9 @@
  *   the platform's API when `INTERNAL_API_TOKEN` is set); in polling mode also the `getUpdates` poller.
  * - `worker`: partition ownership, partition readers, chat actors running the bot.
  * - `sender`: drains the outbox lanes (notify, bulk) of the outbox partitions it owns, within the shared limits.
- * - `notifier`: platform events into the outbox (arrives with its own issue; no background work yet).
+ * - `notifier`: platform events (`platform:events`) into the outbox's notify lane, through consent and templates;
+ *   the tournament reminders players set, fired when due (`services/ReminderScheduler.ts`); mailings released
+ *   in waves into the bulk lane (`services/mailings/Runner.ts`).
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Effect, Layer, Schedule } from "effect"
@@ -17,6 +19,8 @@ import * as Auth from "../src/http/Auth.ts"
 import { AuthLimits } from "../src/http/AuthLimits.ts"
 import * as Health from "../src/http/Health.ts"
 import * as Internal from "../src/http/Internal.ts"
+import * as HttpMailings from "../src/http/Mailings.ts"
+import * as HttpReminders from "../src/http/Reminders.ts"
 import * as Webhook from "../src/http/Webhook.ts"
 import { BotApi } from "../services/BotApi.ts"
 import { ChatState } from "../services/ChatState.ts"
@@ -28,13 +32,23 @@ import { Identity } from "../services/Identity.ts"
 import { InitDataVerifier } from "../services/InitDataVerifier.ts"
 import { LoginWidgetVerifier } from "../services/LoginWidgetVerifier.ts"
 import { Platform } from "../services/Platform.ts"
+import { Mailings } from "../services/Mailings.ts"
+import * as MailingReceipts from "../services/mailings/Receipts.ts"
+import * as MailingRunner from "../services/mailings/Runner.ts"
+import * as ReminderScheduler from "../services/ReminderScheduler.ts"
+import { Reminders } from "../services/Reminders.ts"
 import { Sessions } from "../services/Sessions.ts"
 import { SupportTickets } from "../services/SupportTickets.ts"
 import { TokenIssuer } from "../services/TokenIssuer.ts"
 import { Sender } from "../services/Sender.ts"
 import { SendLimits } from "../services/SendLimits.ts"
 import { ChatActors } from "../streams/ChatActors.ts"
+import { Outbox } from "../streams/Outbox.ts"
 import { OutboxSender } from "../streams/OutboxSender.ts"
+import * as PlatformEvents from "../streams/PlatformEvents.ts"
+import { Notifications } from "../services/Notifications.ts"
+import { OutboxGuard } from "../services/OutboxGuard.ts"
+import { Templates } from "../src/notify/Templates.ts"
 import { Keys } from "../streams/Keys.ts"
 import { PartitionOwnership } from "../streams/PartitionOwnership.ts"
 import { UpdateIngest } from "../streams/UpdateIngest.ts"
@@ -73,7 +87,7 @@ export const signIn = Layer.unwrap(Effect.gen(function*() {
       Effect.forkScoped
     )
   }))
-  return Layer.merge(Auth.layer, janitor).pipe(Layer.provide(Layer.mergeAll(
+  return Layer.mergeAll(Auth.layer, HttpReminders.layer, janitor).pipe(Layer.provide(Layer.mergeAll(
     InitDataVerifier.layer,
     LoginWidgetVerifier.layer,
     TokenIssuer.layer,
@@ -82,7 +96,8 @@ export const signIn = Layer.unwrap(Effect.gen(function*() {
     Platform.layer,
     AuthLimits.layer,
     GatewayEvents.layer,
-    Arrivals.layer
+    Arrivals.layer,
+    reminders
   ))).pipe(Layer.provide(Layer.mergeAll(DeepLinks.layer, Identity.layer, GatewayEvents.layer)))
 }))
 
@@ -93,7 +108,9 @@ export const internal = Layer.unwrap(Effect.gen(function*() {
     yield* Effect.logWarning("INTERNAL_API_TOKEN is not set: the platform's API (/v1/internal/*) is not served")
     return Layer.empty
   }
-  return Internal.layer(token.value).pipe(Layer.provide(DeepLinks.layer))
+  return Layer.merge(Internal.layer(token.value), HttpMailings.layer(token.value)).pipe(
+    Layer.provide(Layer.mergeAll(DeepLinks.layer, notifications, Mailings.layer.pipe(Layer.provide(notifications))))
+  )
 }))
 
 /**
@@ -127,12 +144,26 @@ export const worker = <E, R>(handler: Layer.Layer<UpdateHandler, E, R>) =>
     Layer.provide(Layer.mergeAll(ChatState.layer, Sender.layer))
   )
 
-/** The sender role: outbox partition ownership and the lanes' chat actors. */
-export const sender = OutboxSender.layer.pipe(Layer.provide(Layer.mergeAll(Sender.layer, Chats.layer)))
+/** The sender role: outbox partition ownership and the lanes' chat actors; mailings hear their messages' outcomes. */
+export const sender = OutboxSender.layer.pipe(
+  Layer.provide(Layer.mergeAll(Sender.layer, Chats.layer, MailingReceipts.layer, OutboxGuard.layer))
+)
+
+/** Templates and the path from a notification to the outbox (consents, languages, reachability). */
+export const notifications = Layer.mergeAll(Notifications.layer, Templates.layer).pipe(Layer.provide(Outbox.layer))
+
+/** Players' tournament reminders (set in the bot and the Mini App). */
+export const reminders = Reminders.layer.pipe(Layer.provide(Platform.layer))
+
+/** The notifier role: the platform's events into the outbox, and the reminders when due. */
+export const notifier = Layer.mergeAll(PlatformEvents.layer, ReminderScheduler.layer, MailingRunner.layer).pipe(
+  Layer.provide(Layer.mergeAll(notifications, Platform.layer))
+)
 
 /** The production handler: the bot's Composer. */
 export const botHandler = BotHandler.layer.pipe(
-  Layer.provide(Layer.mergeAll(Chats.layer, Arrivals.layer, Platform.layer, RedisLayer.rateLimiter, SupportTickets.layer)),
+  Layer.provide(Layer.mergeAll(Chats.layer, Arrivals.layer, Platform.layer, RedisLayer.rateLimiter, SupportTickets.layer,
+    reminders)),
   Layer.provide(Layer.mergeAll(DeepLinks.layer, Identity.layer, GatewayEvents.layer))
 )
 
@@ -143,6 +174,7 @@ export const app = Layer.unwrap(Effect.gen(function*() {
   return Layer.mergeAll(
     roles.includes("http") ? http : Layer.empty,
     roles.includes("worker") ? worker(botHandler) : Layer.empty,
-    roles.includes("sender") ? sender : Layer.empty
+    roles.includes("sender") ? sender : Layer.empty,
+    roles.includes("notifier") ? notifier : Layer.empty
   )
 })).pipe(Layer.provide(infrastructure), Layer.provide(Telemetry.layer))

@@ -24,6 +24,8 @@ export type IdentityRecord = {
   readonly chatId: number | null
   readonly username: string | null
   readonly languageCode: string | null
+  /** The language chosen in the bot's settings, if any: it wins over `languageCode`. */
+  readonly language: "en" | "it" | null
   readonly consents: Consents
   readonly linkedAt: Date | null
   readonly unlinkedAt: Date | null
@@ -65,6 +67,8 @@ export class Identity extends Context.Service<Identity, {
     changes: ConsentChanges,
     actor: Actor
   ) => Effect.Effect<Consents | undefined, SqlError>
+  /** Keeps the language the player chose in the bot's settings (notifications are written in it). */
+  readonly setLanguage: (telegramUserId: number, language: "en" | "it", actor: Actor) => Effect.Effect<void, SqlError>
   /** The linked chats of a platform user that accept `consent` (`undefined`: transactional, always accepted). */
   readonly recipients: (
     platformUserId: string,
@@ -193,7 +197,18 @@ export class Identity extends Context.Service<Identity, {
           .map((r) => ({ telegramUserId: r.telegramUserId, chatId: r.chatId!, languageCode: r.languageCode }))
       })
 
-      return { signIn, get, link, unlink, setConsents, recipients }
+      const setLanguage = Effect.fn("Identity.setLanguage")(function*(telegramUserId: number,
+        language: "en" | "it", actor: Actor)
+      {
+        const rows = yield* sql`
+          UPDATE identities SET language = ${language}, updated_at = now()
+          WHERE telegram_user_id = ${telegramUserId} AND language IS DISTINCT FROM ${language}
+          RETURNING telegram_user_id
+        `
+        if (rows.length > 0) yield* audit(telegramUserId, "profile_changed", actor, { fields: ["language"] })
+      }, (effect) => sql.withTransaction(effect))
+
+      return { signIn, get, link, unlink, setConsents, setLanguage, recipients }
     })
   )
 }
@@ -204,6 +219,7 @@ type Row = {
   readonly chat_id: string | number | null
   readonly username: string | null
   readonly language_code: string | null
+  readonly language: "en" | "it" | null
   readonly consent_promotions: boolean
   readonly consent_tournaments: boolean
   readonly consent_payouts: boolean
@@ -217,6 +233,7 @@ const toRecord = (row: Row): IdentityRecord => ({
   chatId: row.chat_id === null ? null : Number(row.chat_id),
   username: row.username,
   languageCode: row.language_code,
+  language: row.language ?? null,
   consents: {
     promotions: row.consent_promotions,
     tournaments: row.consent_tournaments,

@@ -32,16 +32,24 @@ export type OutboundCall = {
    * look for a recorded outcome before waiting for its permit. The claim still guards against sending twice.
    */
   readonly fresh?: boolean
+  /**
+   * A last look once the permit is granted, right before the request: a reason not to send after all (the player
+   * unlinked or withdrew a consent while the message waited), or `undefined` to send.
+   */
+  readonly recheck?: Effect.Effect<string | undefined>
 }
 
 /** An earlier attempt with this key started and never recorded its outcome. */
 export class InDoubt extends Schema.TaggedError<InDoubt>()("InDoubt", { idempotencyKey: Schema.String }) {}
 
+/** The call's `recheck` said not to send after all: nothing was sent. */
+export class Withdrawn extends Schema.TaggedError<Withdrawn>()("Withdrawn", { why: Schema.String }) {}
+
 export { TelegramError, TransportError }
 
 export class SendError extends Schema.TaggedError<SendError>()("SendError", {
   method: Schema.String,
-  reason: Schema.Union([TelegramError, TransportError, InDoubt])
+  reason: Schema.Union([TelegramError, TransportError, InDoubt, Withdrawn])
 }) {
   get retryable(): boolean {
     const r = this.reason
@@ -50,7 +58,7 @@ export class SendError extends Schema.TaggedError<SendError>()("SendError", {
   override get message(): string {
     const r = this.reason
     return `${this.method}: ${r._tag === "TelegramError" ? `${r.code} ${r.description}` : r._tag === "InDoubt"
-      ? "in doubt" : r.message}`
+      ? "in doubt" : r._tag === "Withdrawn" ? `withdrawn: ${r.why}` : r.message}`
   }
 }
 
@@ -111,6 +119,10 @@ export class Sender extends Context.Service<Sender, {
           while (true) {
             let slotAt = Date.now()
             if (limited) ({ slotAt, retaken } = yield* permitFor(call, retaken))
+            if (call.recheck !== undefined) {
+              const why = yield* call.recheck
+              if (why !== undefined) return yield* new SendError({ method: call.method, reason: new Withdrawn({ why }) })
+            }
             // From the claim to the record, a send is not interrupted (a shutdown or a partition hand-over waits
             // for it): an interrupted HTTP request would leave its message in doubt.
             const outcome = yield* Effect.uninterruptible(Effect.gen(function*() {
@@ -229,4 +241,4 @@ const chatIdOf = (params: Readonly<Record<string, unknown>>): number | null => {
 
 const errorCode = (error: SendError): string =>
   error.reason._tag === "TelegramError" ? String(error.reason.code) : error.reason._tag === "InDoubt"
-    ? "in_doubt" : "transport"
+    ? "in_doubt" : error.reason._tag === "Withdrawn" ? "withdrawn" : "transport"

@@ -41,8 +41,29 @@ export const publicUrl = Config.option(Config.String("PUBLIC_URL"))
 export const cabinetUrl = Config.option(
   Config.schema(Schema.String.check(Schema.isPattern(/^https:\/\/\S+$/)), "CABINET_URL")
 )
+/** The Mini App (`PUBLIC_URL` + `/app/`) when `PUBLIC_URL` is https: Telegram opens `web_app` buttons over https only. */
+export const appUrl = publicUrl.pipe(Config.map((url) =>
+  url._tag === "Some" && url.value.startsWith("https://") ? `${url.value.replace(/\/+$/, "")}/app/` : undefined
+))
+/** Where money moves: `CABINET_URL`, else `PUBLIC_URL` + `/cabinet` when that is https; none otherwise. */
+export const cabinetLink = Config.all([cabinetUrl, publicUrl]).pipe(Config.map(([cabinet, url]) =>
+  cabinet._tag === "Some" ? cabinet.value
+    : url._tag === "Some" && url.value.startsWith("https://") ? `${url.value.replace(/\/+$/, "")}/cabinet` : undefined
+))
 /** The stream the gateway tells the platform about players on (`telegram_linked`, `support_ticket_opened`, ...). */
 export const gatewayEventsStream = Config.String("GATEWAY_EVENTS_STREAM").pipe(Config.withDefault("gateway:events"))
+/** The stream the platform appends its events to (`contract.md`); the notifier reads it as group `tg-gateway`. */
+export const platformEventsStream = Config.String("PLATFORM_EVENTS_STREAM").pipe(Config.withDefault("platform:events"))
+/**
+ * Events older than this (by their stream id) are not sent any more: dead-lettered as `expired`. At most 47 h:
+ * the sender remembers what it sent for 48 h, so an older event could otherwise send twice.
+ */
+export const eventMaxAgeS = Config.schema(
+  Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 47 * 3600 })),
+  "EVENT_MAX_AGE_S"
+).pipe(Config.withDefault(6 * 3600))
+/** How long a crashed notifier's unacknowledged events wait before another notifier takes them. */
+export const eventClaimIdleMs = intIn("EVENT_CLAIM_IDLE_MS", 30_000, 1000, 3_600_000)
 /** Bearer token of `/v1/internal/*`; at least 32 characters. */
 export const internalApiToken = Config.option(Config.schema(
   Schema.Redacted(Schema.String.check(Schema.isMinLength(32))),
@@ -98,6 +119,8 @@ export const authRatePerMinUser = intIn("AUTH_RATE_PER_MIN_USER", 20, 1, 1_000_0
 export const referralsPerDay = intIn("REFERRALS_PER_DAY", 20, 1, 100_000)
 /** Promo-code attempts per player per hour (a code guessed by brute force must cost real time). */
 export const promoAttemptsPerHour = intIn("PROMO_ATTEMPTS_PER_HOUR", 10, 1, 10_000)
+/** Pending "remind me 5 minutes before" reminders one player may have at once (against abuse). */
+export const remindersPerUser = intIn("REMINDERS_PER_USER", 20, 1, 1000)
 /** Proxies (comma-separated CIDRs) whose `X-Forwarded-For` names the client address; none by default. */
 export const trustedProxies = Config.schema(
   Schema.String.check(Schema.makeFilter((text: string) =>
@@ -154,6 +177,9 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "PUBLIC_URL", fallback: "none", meaning: "public https base URL" },
   { name: "CABINET_URL", fallback: "PUBLIC_URL/cabinet", meaning: "the operator's web cabinet (https): deposits, withdrawals, KYC" },
   { name: "GATEWAY_EVENTS_STREAM", fallback: "gateway:events", meaning: "Redis stream of the gateway's events for the platform" },
+  { name: "PLATFORM_EVENTS_STREAM", fallback: "platform:events", meaning: "Redis stream of the platform's events to notify players about" },
+  { name: "EVENT_MAX_AGE_S", fallback: "21600", meaning: "platform events older than this are dead-lettered as expired, not sent" },
+  { name: "EVENT_CLAIM_IDLE_MS", fallback: "30000", meaning: "a crashed notifier's events are taken over after this idle time" },
   { name: "INTERNAL_API_TOKEN", fallback: "none", meaning: "bearer token for /v1/internal/* (at least 32 characters); unset: those routes are not served" },
   { name: "BOT_USERNAME", fallback: "from getMe", meaning: "the bot's username in t.me links" },
   { name: "MINI_APP_NAME", fallback: "app", meaning: "the Mini App's short name in t.me/<bot>/<app> links" },
@@ -174,6 +200,7 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "AUTH_RATE_PER_MIN_USER", fallback: "20", meaning: "sign-in route requests per minute per Telegram user" },
   { name: "REFERRALS_PER_DAY", fallback: "20", meaning: "new players one referrer may be credited with per day" },
   { name: "PROMO_ATTEMPTS_PER_HOUR", fallback: "10", meaning: "promo-code attempts per player per hour" },
+  { name: "REMINDERS_PER_USER", fallback: "20", meaning: "pending tournament reminders one player may have at once" },
   { name: "TRUSTED_PROXIES", fallback: "none", meaning: "CIDRs of proxies whose X-Forwarded-For names the client address" },
   { name: "PLATFORM_API_URL", fallback: "unset", meaning: "operator backend (docs/platform-api.md); unset: reference tables in Postgres" },
   { name: "PLATFORM_API_TOKEN", fallback: "none", meaning: "bearer token the gateway sends to PLATFORM_API_URL" },

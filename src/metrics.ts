@@ -111,7 +111,8 @@ export const outboxQueued = byLabel((lane: string) =>
   }))
 export const outboxFinished = byLabels((lane, result) =>
   Metric.counter("tg_outbox_finished_total", {
-    description: "Queued messages finished, by lane and result (sent, duplicate, unreachable, dead_letter)",
+    description: "Queued messages finished, by lane and result (sent, unreachable, dead_letter; withheld, cancelled: " +
+      "a mailing's message not sent because it was paused or cancelled)",
     incremental: true,
     attributes: { lane, result }
   }))
@@ -155,3 +156,48 @@ export const sessionsRevoked = byLabel((reason: string) =>
     incremental: true,
     attributes: { reason }
   }))
+
+export const notifications = byLabels((template, result) =>
+  Metric.counter("tg_notifications_total", {
+    description: "Notifications by template and result (queued: one per chat; unlinked, no_consent, unreachable, " +
+      "unknown_chat: skipped targets)",
+    incremental: true,
+    attributes: { template, result }
+  }))
+export const platformEvents = byLabel((result: string) =>
+  Metric.counter("tg_platform_events_total", {
+    description: "Platform events read, by result (ok, dead_letter, expired, pending: left for a store outage, " +
+      "trimmed: trimmed by the producer before they were handled)",
+    incremental: true,
+    attributes: { result }
+  }))
+
+export const reminders = byLabel((result: string) =>
+  Metric.counter("tg_reminders_total", {
+    description: "Tournament reminders by result (set, already_set, too_late, not_found, limit_reached, cancelled, " +
+      "fired, skipped_<reason>)",
+    incremental: true,
+    attributes: { result }
+  }))
+export const reminderDelay = Metric.histogram("tg_reminder_delay_seconds", {
+  description: "Time from a reminder's due time to its message entering the outbox",
+  boundaries: secondsBuckets
+})
+
+export const mailingEvents = byLabel((event: string) =>
+  Metric.counter("tg_mailings_total", {
+    description: "Mailing transitions (created, started, paused, auto_paused, resumed, cancelled, completed)",
+    incremental: true,
+    attributes: { event }
+  }))
+export const mailingRecipients = byLabel((result: string) =>
+  Metric.counter("tg_mailing_recipients_total", {
+    description: "Mailing recipients by result (queued and skipped_<reason> when a wave is released; sent, blocked, " +
+      "failed, cancelled, withheld (back to pending by a pause) as the sender reports)",
+    incremental: true,
+    attributes: { result }
+  }))
+export const mailingWaves = Metric.counter("tg_mailing_waves_total", {
+  description: "Mailing waves released",
+  incremental: true
+})

@@ -9,6 +9,7 @@
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Metrics from "../src/metrics.ts"
+import type { Guard } from "../services/OutboxGuard.ts"
 import { Keys } from "./Keys.ts"
 
 export type QueuedLane = "notify" | "bulk"
@@ -21,6 +22,10 @@ export type OutboxMessage = {
   /** Sending the same key twice sends once, across processes and restarts. */
   readonly idempotencyKey: string
   readonly traceparent?: string | undefined
+  /** Told to the outbox's receipts with the message's outcome (a mailing's recipient, for its progress). */
+  readonly receipt?: string | undefined
+  /** Checked just before sending: the chat still linked to this player, with this consent on (`OutboxGuard`). */
+  readonly guard?: Guard | undefined
 }
 
 /** The `message` field of an outbox entry. */
@@ -46,7 +51,9 @@ export class Outbox extends Context.Service<Outbox, {
             "XADD", keys.outbox(message.lane, keys.partitionOf(message.chatId)), "*",
             "message", JSON.stringify({ method: message.method, params: message.params, key: message.idempotencyKey }),
             "chat", String(message.chatId),
-            "traceparent", message.traceparent ?? ""
+            "traceparent", message.traceparent ?? "",
+            ...(message.receipt === undefined ? [] : ["receipt", message.receipt]),
+            ...(message.guard === undefined ? [] : ["guard", JSON.stringify(message.guard)])
           ),
           Metric.update(Metrics.outboxQueued(message.lane), 1)
         )

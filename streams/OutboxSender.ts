@@ -11,18 +11,24 @@
  * The entry is acknowledged once its outcome is recorded; a crash before that re-delivers it to the next owner,
  * whose `Sender` answers from the idempotency record instead of sending again. A partition handed over lets
  * its waiting messages go at once (the next owner claims them), so a mailing does not stall while senders join.
+ *
+ * An entry with a `receipt` (a mailing's recipient) has its outcome told to `OutboxReceipts` before the ack, and
+ * is held back when its receipt says so (a paused or cancelled mailing): a message still waiting for a permit or
+ * a retry is given up and acknowledged unsent; one whose request is under way is sent and counted as sent.
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option, type Result, Schedule } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Env from "../src/config.ts"
 import * as Backoff from "../src/domain/Backoff.ts"
 import * as Metrics from "../src/metrics.ts"
 import { hotSpan, spanFromTraceparent } from "../layers/Telemetry.ts"
 import { Chats } from "../services/Chats.ts"
+import { decodeGuard, OutboxGuard } from "../services/OutboxGuard.ts"
 import { type SendError, Sender } from "../services/Sender.ts"
 import { makeMailboxes, makePartitionTracker, makeSlots } from "./Actors.ts"
 import { Keys } from "./Keys.ts"
 import { decodeQueuedCall, type QueuedLane } from "./Outbox.ts"
+import { OutboxReceipts, type ReceiptOutcome } from "./OutboxReceipts.ts"
 import { makeOwnership, type Ownership } from "./Ownership.ts"
 import { field, maintainStream, readStream } from "./PartitionConsumer.ts"
 
@@ -34,9 +40,11 @@ type Entry = {
   readonly chatId: number
   readonly message: string
   readonly traceparent: string
+  readonly receipt: string | undefined
+  readonly guard: string | undefined
 }
 
-type Outcome = "sent" | "unreachable" | "dead_letter"
+type Outcome = ReceiptOutcome
 
 const queuedLanes: ReadonlyArray<QueuedLane> = ["notify", "bulk"]
 
@@ -50,6 +58,8 @@ export class OutboxSender extends Context.Service<OutboxSender, {
       const keys = yield* Keys
       const sender = yield* Sender
       const chats = yield* Chats
+      const receipts = yield* OutboxReceipts
+      const guards = yield* OutboxGuard
       const maxInFlight = yield* Env.senderMaxInFlight
       const maxAttempts = yield* Env.sendMaxAttempts
       const retryBase = Duration.millis(yield* Env.sendRetryBaseMs)
@@ -105,14 +115,19 @@ export class OutboxSender extends Context.Service<OutboxSender, {
         Effect.gen(function*() {
           const call = decodeQueuedCall(entry.message)
           if (Option.isNone(call)) return yield* deadLetter(entry, "malformed outbox entry", 0)
+          // A notification may wait in the outbox a while (a backlog, the chat's own pace): the player may have
+          // unlinked or said no meanwhile. Looked at once the permit is granted, right before the request.
+          const guard = entry.guard === undefined ? Option.none() : decodeGuard(entry.guard)
+          const recheck = Option.isSome(guard) ? persistently(guards.check(entry.chatId, guard.value)) : undefined
           let attempts = 0
-          const outcome = yield* Effect.suspend(() => {
+          const attempt = Effect.suspend(() => {
             attempts++
             return sender.call({
               method: call.value.method,
               params: call.value.params,
               lane: entry.lane,
-              idempotencyKey: call.value.key
+              idempotencyKey: call.value.key,
+              ...(recheck === undefined ? {} : { recheck })
             })
           }).pipe(
             // Redis trouble inside the sender: wait it out, the message is still ours to send.
@@ -124,11 +139,14 @@ export class OutboxSender extends Context.Service<OutboxSender, {
             }),
             Effect.result
           )
+          const outcome = entry.receipt === undefined ? yield* attempt : yield* unlessHeld(attempt, entry.receipt, call.value.key)
+          if (outcome === "withheld" || outcome === "cancelled" || outcome === "sent") return outcome
           if (outcome._tag === "Success") return "sent" as const
           const failure = outcome.failure
           if (failure._tag === "Store") return yield* deadLetter(entry, `store unavailable: ${String(failure.error.cause)}`, attempts)
           const reason = failure.reason
           if (reason._tag === "InDoubt") return "sent" as const
+          if (reason._tag === "Withdrawn") return reason.why === "no_consent" ? "no_consent" as const : "unlinked" as const
           if (reason._tag === "TelegramError" && reason.code === 403) {
             yield* persistently(chats.markUnreachable(entry.chatId, reason.description))
             yield* Metric.update(Metrics.chatsUnreachable, 1)
@@ -137,11 +155,34 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           return yield* deadLetter(entry, failure.message, attempts)
         })
 
+      /**
+       * Runs the attempts unless the receipt's hold comes first. Then attempts waiting for a permit or a retry are
+       * interrupted; a request already under way finishes first (the sender does not interrupt it), and if it went
+       * out (its idempotency record says so), the message counts as sent, not held.
+       */
+      const unlessHeld = <A, E>(attempt: Effect.Effect<Result.Result<A, E>>, receipt: string, key: string) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild(attempt)
+          const first = yield* Effect.raceFirst(
+            Effect.map(Fiber.join(fiber), (done) => ({ done })),
+            Effect.map(receipts.hold(receipt), (held) => ({ held }))
+          )
+          if ("done" in first) return first.done
+          yield* Fiber.interrupt(fiber)
+          const exit = yield* Fiber.await(fiber)
+          if (Exit.isSuccess(exit)) return exit.value
+          const record = yield* persistently(redis.send<string | null>("GET", keys.outbound(key)))
+          return record === null ? first.held : "sent" as const
+        })
+
       const sendAndAck = (entry: Entry) =>
         send(entry).pipe(
           Effect.tap((outcome) =>
             Effect.andThen(
-              persistently(redis.send("XACK", keys.outbox(entry.lane, entry.partition), keys.outboxGroup, entry.entryId)),
+              Effect.andThen(
+                entry.receipt === undefined ? Effect.void : persistently(receipts.record(entry.receipt, entry.chatId, outcome)),
+                persistently(redis.send("XACK", keys.outbox(entry.lane, entry.partition), keys.outboxGroup, entry.entryId))
+              ),
               Metric.update(Metrics.outboxFinished(entry.lane, outcome), 1)
             )
           )
@@ -202,7 +243,9 @@ export class OutboxSender extends Context.Service<OutboxSender, {
             entryId: id,
             chatId: Number(field(fields, "chat") ?? 0),
             message: field(fields, "message") ?? "",
-            traceparent: field(fields, "traceparent") ?? ""
+            traceparent: field(fields, "traceparent") ?? "",
+            receipt: field(fields, "receipt"),
+            guard: field(fields, "guard")
           })
         })
 

@@ -167,10 +167,10 @@ export const maintain = (partition: number) =>
   })
 
 /**
- * Trims what every consumer of `group` has acknowledged (never below the oldest pending entry) and publishes
- * the stream's lag and pending count under `label`.
+ * Trims what every consumer of `group` has acknowledged (never below the oldest pending entry; not at all with
+ * `trim: false`, for a stream other groups may read) and publishes the stream's lag and pending count under `label`.
  */
-export const maintainStream = (stream: string, group: string, label: string) =>
+export const maintainStream = (stream: string, group: string, label: string, options?: { readonly trim: boolean }) =>
   Effect.gen(function*() {
     const redis = yield* Redis.Redis
     const groups = yield* redis.send<Array<Array<string | number | null>>>("XINFO", "GROUPS", stream)
@@ -182,7 +182,7 @@ export const maintainStream = (stream: string, group: string, label: string) =>
       "XPENDING", stream, group
     )
     const keepFrom = pending > 0 && oldestPending !== null ? oldestPending : lastDelivered
-    if (keepFrom !== "0-0") yield* redis.send("XTRIM", stream, "MINID", "~", keepFrom)
+    if (keepFrom !== "0-0" && options?.trim !== false) yield* redis.send("XTRIM", stream, "MINID", "~", keepFrom)
     const firstUndelivered = yield* redis.send<Array<RawEntry>>(
       "XRANGE", stream, "(" + lastDelivered, "+", "COUNT", "1"
     )

@@ -12,6 +12,14 @@ import type { Mission, PromoOutcome, Tournament } from "../../services/Platform.
 export type PromoAnswer =
   | PromoOutcome
   | { readonly status: "not_linked" | "rate_limited" | "unavailable"; readonly bonus: null }
+
+/** A tournament as listed in the chat: whether "Remind me 5 minutes before" can still be set for it. */
+export type ListedTournament = Tournament & { readonly remindable: boolean }
+
+/** What "Remind me" came to, as the chat is told (`title`: the tournament's, for the confirmation). */
+export type ReminderAnswer =
+  | { readonly result: "set" | "already_set"; readonly tournamentId: string; readonly title: string }
+  | { readonly result: "too_late" | "not_found" | "limit_reached" | "unavailable" }
 import type { Language, Texts } from "./texts/index.ts"
 
 export const BotSession = Schema.Struct({
@@ -44,10 +52,19 @@ export type BotDeps = {
   readonly settings: () => Promise<{ readonly consents: Consents; readonly linked: boolean }>
   /** Changes some consents; answers the settings after the change. */
   readonly setConsents: (changes: ConsentChanges) => Promise<{ readonly consents: Consents; readonly linked: boolean }>
+  /** Keeps the language chosen in the settings with the user's identity, so notifications use it too. */
+  readonly setLanguage: (language: Language) => Promise<void>
   /** Unlinks the update's user; `false` when nothing was linked. */
   readonly unlink: () => Promise<boolean>
   /** Running and upcoming tournaments, soonest first. */
-  readonly tournaments: () => Promise<ReadonlyArray<Tournament> | "unavailable">
+  readonly tournaments: () => Promise<ReadonlyArray<ListedTournament> | "unavailable">
+  /**
+   * Sets "remind me 5 minutes before" for the update's user in this chat; `tournament` is a button's argument (the
+   * id, or its digest: `CallbackData.idMatches`).
+   */
+  readonly remind: (tournament: string) => Promise<ReminderAnswer>
+  /** Cancels the update's user's pending reminder of the tournament (a button's argument); `false`: none was set. */
+  readonly cancelReminder: (tournament: string) => Promise<boolean>
   /** The update's user's open missions. */
   readonly missions: () => Promise<ReadonlyArray<Mission> | "not_linked" | "unavailable">
   /** Asks the platform's support for an operator in this chat. */

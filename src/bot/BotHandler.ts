@@ -5,7 +5,7 @@
  * `Sender`, with per-update idempotency keys) instead of the network; Telegram's answers, errors included,
  * come back to grammY in the Bot API's own envelope. The session is decoded with Schema and saved by the actor.
  */
-import { Cause, type Context, Effect, Exit, Layer, Option, Schema, Schedule } from "effect"
+import { Cause, Clock, type Context, Effect, Exit, Layer, Option, Schema, Schedule } from "effect"
 import { Api, Context as GrammyContext, type Transformer } from "grammy"
 import type { Update } from "grammy/types"
 import * as Env from "../config.ts"
@@ -18,11 +18,13 @@ import { GatewayEvents } from "../../services/GatewayEvents.ts"
 import * as Redis from "effect/persistence/Redis"
 import { Keys } from "../../streams/Keys.ts"
 import { type Mission, Platform, type PlatformError } from "../../services/Platform.ts"
+import { Reminders, remindable } from "../../services/Reminders.ts"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import { Sender } from "../../services/Sender.ts"
 import { HandlerError, type Outbound, UpdateHandler } from "../../services/UpdateHandler.ts"
 import { bot } from "./Bot.ts"
-import { type BotContext, type BotDeps, BotSession, type PromoAnswer } from "./BotContext.ts"
+import { type BotContext, type BotDeps, BotSession, type PromoAnswer, type ReminderAnswer } from "./BotContext.ts"
+import * as CallbackData from "./CallbackData.ts"
 import { languageOf, texts } from "./texts/index.ts"
 
 const decodeSession = Schema.decodeUnknownOption(BotSession)
@@ -63,15 +65,15 @@ export const layer = Layer.effect(UpdateHandler)(
     const identity = yield* Identity
     const platform = yield* Platform
     const tickets = yield* SupportTickets
+    const reminders = yield* Reminders
     const events = yield* GatewayEvents
     const redis = yield* Redis.Redis
     const keys = yield* Keys
     const limiter = yield* RateLimiter.RateLimiter
     const promoAttempts = yield* Env.promoAttemptsPerHour
     const publicUrl = Option.getOrUndefined(yield* Env.publicUrl)
-    const appUrl = publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/app/` : undefined
-    const cabinetUrl = Option.getOrUndefined(yield* Env.cabinetUrl) ??
-      (publicUrl?.startsWith("https://") ? `${publicUrl.replace(/\/+$/, "")}/cabinet` : undefined)
+    const appUrl = yield* Env.appUrl
+    const cabinetUrl = yield* Env.cabinetLink
     const me = yield* sender.botInfo.pipe(
       Effect.tapError((error) => Effect.logWarning("getMe failed, retrying", { error: error.message })),
       Effect.retry({ schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered), times: 8 })
@@ -91,8 +93,43 @@ export const layer = Layer.effect(UpdateHandler)(
       .pipe(
         Effect.map(([running, upcoming]) =>
           [...running, ...upcoming].sort((a, b) => a.startsAt.localeCompare(b.startsAt)).slice(0, maxTournaments)),
+        Effect.flatMap((list) =>
+          Effect.map(Clock.currentTimeMillis, (now) => list.map((t) => ({ ...t, remindable: remindable(t, now) })))),
         orUnavailable
       )
+
+    /**
+     * "Remind me 5 minutes before" from a button: its argument is the tournament's id, or a digest of it matched
+     * against the upcoming tournaments. Asked again by the same update (a re-run), the answer is `set` again.
+     */
+    const remind = (known: Effect.Effect<IdentityRecord, SqlError>, chatId: number, arg: string, updateId: number) =>
+      Effect.gen(function*() {
+        const record = yield* known
+        const tournamentId = arg.startsWith("~")
+          ? (yield* platform.tournaments({ status: "upcoming" })).find((t) => CallbackData.idMatches(arg, t.id))?.id
+          : arg
+        if (tournamentId === undefined) return { result: "not_found" } satisfies ReminderAnswer
+        const outcome = yield* reminders.set({
+          telegramUserId: record.telegramUserId,
+          chatId,
+          tournamentId,
+          source: `update:${updateId}`
+        })
+        const answer: ReminderAnswer = outcome.result === "set" || outcome.result === "already_set"
+          ? { result: outcome.result, tournamentId, title: outcome.reminder.tournamentName }
+          : { result: outcome.result }
+        return answer
+      }).pipe(Effect.catchTag("PlatformError", (error) =>
+        Effect.as(Effect.logWarning("platform call failed", { reason: error.reason._tag }), { result: "unavailable" } as const)))
+
+    /** Cancels from a button: a digest argument is matched against the player's pending reminders. */
+    const cancelReminder = (telegramUserId: number, arg: string) =>
+      Effect.gen(function*() {
+        const tournamentId = arg.startsWith("~")
+          ? (yield* reminders.list(telegramUserId)).find((r) => CallbackData.idMatches(arg, r.tournamentId))?.tournamentId
+          : arg
+        return tournamentId === undefined ? false : yield* reminders.cancel(telegramUserId, tournamentId)
+      })
 
     /**
      * A promo code for the identity's platform account, within the player's hourly budget of attempts. The
@@ -173,9 +210,13 @@ export const layer = Layer.effect(UpdateHandler)(
               consents: consents ?? record.consents,
               linked: record.platformUserId !== null
             })))),
+        setLanguage: (language) =>
+          promised(run, Effect.flatMap(known, (record) => identity.setLanguage(record.telegramUserId, language, "user"))),
         unlink: () => promised(run, arrivals.unlink(from?.id ?? 0, `${update.update_id}:unlinked`, "user")),
         activatePromo: (code) => promised(run, activatePromo(known, code, `${update.update_id}`)),
         tournaments: () => promised(run, tournaments),
+        remind: (arg) => promised(run, remind(known, chat?.id ?? from?.id ?? 0, arg, update.update_id)),
+        cancelReminder: (arg) => promised(run, cancelReminder(from?.id ?? 0, arg)),
         requestOperator: () =>
           promised(run, Effect.flatMap(known, (record) =>
             Effect.asVoid(events.publish(`${update.update_id}:operator`, {

@@ -33,6 +33,7 @@ import {
   Unauthenticated
 } from "./AuthApi.ts"
 import { AuthLimits } from "./AuthLimits.ts"
+import { authenticator } from "./Bearer.ts"
 
 export const layer = HttpRouter.use((router) =>
   Effect.gen(function*() {
@@ -96,17 +97,7 @@ export const layer = HttpRouter.use((router) =>
       })
 
     /** The claims of the request's bearer token, within the address's and then the user's limits. */
-    const authenticated = Effect.gen(function*() {
-      yield* limits.address
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const header = request.headers["authorization"] ?? ""
-      // The scheme is case-insensitive (RFC 9110); the token is a compact JWS.
-      const match = /^bearer +([A-Za-z0-9_.-]{1,4096})$/i.exec(header)
-      if (match === null) return yield* new Unauthenticated({ message: "missing or malformed bearer token" })
-      const claims = yield* tokens.verify(match[1]!)
-      yield* limits.user(claims.tgUid)
-      return claims
-    })
+    const authenticated = authenticator(limits, tokens)
 
     yield* router.add("POST", "/v1/tg/exchange", route("exchange", Effect.gen(function*() {
       yield* limits.address

@@ -7,6 +7,7 @@ import { HttpIncomingMessage, type HttpServerResponse } from "effect/http"
 import * as Metrics from "../metrics.ts"
 import { AuthError } from "../domain/TelegramAuth.ts"
 import { AlreadyLinked } from "../../services/Identity.ts"
+import { TemplateError } from "../notify/Templates.ts"
 import { PlatformError } from "../../services/Platform.ts"
 import { SessionError } from "../../services/Sessions.ts"
 import { TokenError } from "../../services/TokenIssuer.ts"
@@ -56,6 +57,7 @@ export const failureResponse = (error: unknown): Effect.Effect<HttpServerRespons
       error.scope === "ip" ? "address" : "user"
     }; retry later`, { ...noStore, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterS))) }))
   }
+  if (error instanceof TemplateError) return Effect.succeed(errorResponse(400, error.code, error.message))
   if (error instanceof AlreadyLinked) return Effect.succeed(errorResponse(409, "already_linked", error.message))
   if (error instanceof PlatformError) {
     return error.reason._tag === "UserNotFound"

@@ -70,6 +70,10 @@ describe("settings in the bot", () => {
       yield* press("v1:settings:lang_it", menu!.message_id)
       const language = (yield* emulator.awaitMessages(chat, 5))[4]
       assert.strictEqual(language!.text, italian.languageSet)
+      const chosen = yield* query((sql) => sql<{ language: string | null }>`
+        SELECT language FROM identities WHERE telegram_user_id = ${chat}
+      `)
+      assert.deepStrictEqual(chosen, [{ language: "it" }], "kept with the identity: notifications are written in it")
       yield* emulator.injectUpdate(UpdateBuilders.textMessage({ chatId: chat, text: italian.menu.settings }))
       const italianSettings = (yield* emulator.awaitMessages(chat, 6))[5]
       assert.strictEqual(italianSettings!.text, italian.settings)

@@ -1,6 +1,7 @@
 /**
  * Tournaments & missions in the bot, from the reference platform: the running and upcoming tournaments (not the
- * finished one) with Join (Mini App) and Rules buttons; missions only for a linked player, with progress.
+ * finished one) with Join (Mini App) and Rules buttons, and "Remind me" for the upcoming one; missions only for a
+ * linked player, with progress.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
@@ -12,12 +13,12 @@ import { seed } from "../../services/platform/Seed.ts"
 import { startBotGateway } from "../support/EmulatorGateway.ts"
 import { config } from "../support/Infra.ts"
 
-type Button = { text: string; url?: string; web_app?: { url: string } }
+type Button = { text: string; url?: string; web_app?: { url: string }; callback_data?: string }
 const buttons = (markup: unknown): ReadonlyArray<Button> =>
   ((markup as { inline_keyboard?: Array<Array<Button>> } | undefined)?.inline_keyboard ?? []).flat()
 
 describe("tournaments and missions in the bot", () => {
-  it.live("lists running and upcoming tournaments with Join and Rules; missions for a linked player only", () =>
+  it.live("lists running and upcoming tournaments with Join, Rules and Remind me; missions for a linked player only", () =>
     Effect.gen(function*() {
       const { emulator, databaseUrl, env } = yield* startBotGateway("t-tournaments", { PUBLIC_URL: "https://casino.example.com" })
       const services = yield* Layer.build(Identity.layer.pipe(
@@ -35,11 +36,16 @@ describe("tournaments and missions in the bot", () => {
       assert.deepStrictEqual(lines.slice(1).map((l) => l.split(":")[0]), ["🏆 Weekly Slot Race", "🏆 Live Casino Cup"])
       assert.include(lines[1]!, en.tournamentRunning)
       assert.include(lines[2]!, en.tournamentUpcoming)
-      assert.deepStrictEqual(buttons(list!.reply_markup).map((b) => [b.text, b.url ?? b.web_app?.url]), [
-        [`${en.join}: Weekly Slot Race`, "https://casino.example.com/app/#/tournament/t-weekly-race"],
-        [en.rules, "https://example.com/rules/weekly-race"],
-        [`${en.join}: Live Casino Cup`, "https://casino.example.com/app/#/tournament/t-live-cup"]
-      ])
+      assert.deepStrictEqual(
+        buttons(list!.reply_markup).map((b) => [b.text, b.url ?? b.web_app?.url ?? b.callback_data]),
+        [
+          [`${en.join}: Weekly Slot Race`, "https://casino.example.com/app/#/tournament/t-weekly-race"],
+          [en.rules, "https://example.com/rules/weekly-race"],
+          [`${en.join}: Live Casino Cup`, "https://casino.example.com/app/#/tournament/t-live-cup"],
+          [en.remindMe, "v1:tournaments:remind:t-live-cup"]
+        ],
+        "a running tournament has no Remind me"
+      )
 
       yield* press(932, "v1:tournaments:missions")
       const [unlinked] = yield* emulator.awaitMessages(932, 1)

@@ -1,6 +1,6 @@
 /**
- * An in-process gateway for tests: the `http` and/or `worker` roles on the real Redis and Postgres, configured
- * by a record instead of the environment. Yields the base URL of its HTTP server (port chosen by the OS).
+ * An in-process gateway for tests: the `http`, `worker`, `notifier` and `sender` roles as asked, on the real Redis
+ * and Postgres, configured by a record instead of the environment. Yields the base URL of its HTTP server (port chosen by the OS).
  */
 import { Context, Effect, Layer, Metric, Option, Tracer } from "effect"
 import { HttpServer } from "effect/http"
@@ -14,13 +14,17 @@ export const startGateway = <E, R>(options: {
   readonly env: Record<string, string>
   readonly http?: boolean
   readonly handler?: Layer.Layer<UpdateHandler, E, R>
+  readonly notifier?: boolean
+  readonly sender?: boolean
   /** Replaces the tracer, e.g. to record spans. */
   readonly tracer?: Tracer.Tracer
 }) =>
   Effect.gen(function*() {
     const parts = Layer.mergeAll(
       options.http === false ? Layer.empty : Roles.http,
-      options.handler === undefined ? Layer.empty : Roles.worker(options.handler)
+      options.handler === undefined ? Layer.empty : Roles.worker(options.handler),
+      options.notifier === true ? Roles.notifier : Layer.empty,
+      options.sender === true ? Roles.sender : Layer.empty
     ).pipe(
       Layer.provide(Roles.infrastructure),
       Layer.provide(Telemetry.layer),

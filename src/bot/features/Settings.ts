@@ -38,6 +38,7 @@ settings.chatType("private").callbackQuery(["v1:settings:lang_en", "v1:settings:
   const language = ctx.callbackQuery.data === "v1:settings:lang_it" ? "it" : "en"
   const t = texts[language]
   ctx.session = { ...ctx.session, language }
+  await ctx.deps.setLanguage(language)
   await ctx.reply(t.languageSet, { reply_markup: menuFor(ctx, t) })
 })
 

@@ -1,12 +1,15 @@
 /**
  * Tournaments & missions: the running and upcoming tournaments from the platform (title and time; Join opens
- * the tournament in the Mini App, Rules its rules page), and the player's own missions with their progress.
- * Nothing personal and no amounts of money in the messages.
+ * the tournament in the Mini App, Rules its rules page, "Remind me" sets a reminder 5 minutes before the start
+ * while there is time for one), and the player's own missions with their progress. Nothing personal and no
+ * amounts of money in the messages.
  */
+import { Option } from "effect"
 import { Composer, InlineKeyboard } from "grammy"
 import type { Mission, Tournament } from "../../../services/Platform.ts"
 import { answerQuery, clip } from "../Flow.ts"
-import type { BotContext } from "../BotContext.ts"
+import type { BotContext, ListedTournament, ReminderAnswer } from "../BotContext.ts"
+import * as CallbackData from "../CallbackData.ts"
 import type { Language, Texts } from "../texts/index.ts"
 
 export const tournaments = new Composer<BotContext>()
@@ -41,17 +44,70 @@ const when = (t: Tournament, texts: Texts, language: Language): string => {
     : `${texts.tournamentUpcoming} ${format.format(new Date(t.startsAt))}`
 }
 
+/**
+ * "Remind me" (`remind:<tournament>`) and the confirmation's "Cancel the reminder" (`unremind:<tournament>`). A
+ * button whose argument does not decode (forged, or from another layout) gets the soft "no longer active".
+ */
+tournaments.chatType("private").callbackQuery(/^v1:tournaments:(remind|unremind):/, async (ctx) => {
+  const data = CallbackData.parseWithId(ctx.callbackQuery.data)
+  if (Option.isNone(data)) return void await answerQuery(ctx, ctx.t.staleButton)
+  const arg = data.value.arg
+  await answerQuery(ctx)
+  if (data.value.action === "unremind") {
+    const cancelled = await ctx.deps.cancelReminder(arg)
+    return void await ctx.reply(cancelled ? ctx.t.reminderCancelled : ctx.t.reminderNotSet)
+  }
+  const answer = await ctx.deps.remind(arg)
+  if (answer.result === "set" || answer.result === "already_set") {
+    await ctx.reply(reminderText(answer, ctx.t), {
+      reply_markup: new InlineKeyboard().text(
+        ctx.t.cancelReminder,
+        CallbackData.encodeWithId("tournaments", "unremind", answer.tournamentId)
+      )
+    })
+    return
+  }
+  await ctx.reply(reminderText(answer, ctx.t))
+})
+
+const reminderText = (answer: ReminderAnswer, texts: Texts): string => {
+  switch (answer.result) {
+    case "set":
+      return texts.reminderSet.replace("{title}", clip(answer.title))
+    case "already_set":
+      return texts.reminderAlreadySet.replace("{title}", clip(answer.title))
+    case "too_late":
+      return texts.reminderTooLate
+    case "not_found":
+      return texts.reminderUnknown
+    case "limit_reached":
+      return texts.reminderLimit
+    case "unavailable":
+      return texts.platformUnavailable
+  }
+}
+
 const missionLine = (m: Mission): string =>
   `🎯 ${clip(m.title)}: ${Math.min(m.progress, m.target)}/${m.target} (${clip(m.reward)})`
 
 const maxMissions = 10
 
-/** Join (the tournament in the Mini App, when there is one) and Rules (when the platform has a page). */
-const buttons = (list: ReadonlyArray<Tournament>, texts: Texts, app: string | undefined) => {
+/**
+ * One row per tournament: Join (the tournament in the Mini App, when there is one), Rules (when the platform has
+ * a page) and Remind me (while it starts more than 5 minutes from now; named after the tournament when no Join
+ * button does it).
+ */
+const buttons = (list: ReadonlyArray<ListedTournament>, texts: Texts, app: string | undefined) => {
   const keyboard = new InlineKeyboard()
   for (const t of list) {
     if (app !== undefined) keyboard.webApp(clip(`${texts.join}: ${t.title}`, 64), `${app}#/tournament/${encodeURIComponent(t.id)}`)
     if (t.rulesUrl?.startsWith("https://")) keyboard.url(texts.rules, t.rulesUrl)
+    if (t.remindable) {
+      keyboard.text(
+        app === undefined ? clip(`${texts.remindMe}: ${t.title}`, 64) : texts.remindMe,
+        CallbackData.encodeWithId("tournaments", "remind", t.id)
+      )
+    }
     keyboard.row()
   }
   return keyboard
