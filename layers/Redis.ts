@@ -19,6 +19,9 @@ const baseOptions = {
   maxRetriesPerRequest: 1,
   enableAutoPipelining: true,
   connectTimeout: 5000,
+  // A Redis that hangs without disconnecting fails commands instead of holding their callers (and the Postgres
+  // locks some of them hold) forever. Blocking reads block for at most a few seconds, well within it.
+  commandTimeout: 10_000,
   retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000)
 } satisfies RedisOptions
 

@@ -5,10 +5,15 @@
  * - `mailings`: one row per mailing: what it sends (template, vars, consent), to whom (`segment`: the query and
  *   its parameters, or the size of the list given), how (wave size, pause, jitter, auto-pause thresholds), where
  *   it stands (status, pause reason, waves released, when the next may go, waves already judged for auto-pause).
- * - `mailing_recipients`: one row per player and mailing (a player listed twice is one row), numbered in the
- *   order given (`seq`). `status` moves `pending` -> `queued` (in the outbox; `pending_chats` are the chats whose
+ * - `mailing_recipients`: one row per player and mailing (a player listed twice is one row: the inserts drop
+ *   repeats, no unique index is kept for it), numbered in the order given (`seq`). `status` moves `pending` -> `queued` (in the outbox; `pending_chats` are the chats whose
  *   outcome is still awaited, `outcomes` those already told) -> `sent` | `blocked` | `failed` | `cancelled`, or
- *   straight to a `skipped_*` reason. A message held back by a pause goes back to `pending`.
+ *   straight to a `skipped_*` reason. A message held back by a pause, or given up because the sender's Redis
+ *   kept failing, goes back to `pending`. Recipients of a mailing finished long ago are deleted (the runner's
+ *   purge), its counts kept in `mailings.final_progress`.
+ * - Indexes on recipients, each for a query: the primary key (receipts, the purge), pending by `seq` (the next
+ *   wave), released by wave (auto-pause), and status (+ `finished_at`) per mailing: the progress counts and the
+ *   rate read it index-only; the queued count and the stale sweep use it too.
  * - `mailing_recipient_result`: the final status of a recipient from its chats' outcomes.
  */
 import { Effect } from "effect"
@@ -43,6 +48,7 @@ export default Effect.gen(function*() {
       started_at        timestamptz,
       paused_at         timestamptz,
       finished_at       timestamptz,
+      final_progress    jsonb,
       updated_at        timestamptz NOT NULL DEFAULT now()
     )
   `
@@ -62,29 +68,27 @@ export default Effect.gen(function*() {
       outcomes          text[] NOT NULL DEFAULT '{}',
       queued_at         timestamptz,
       finished_at       timestamptz,
-      PRIMARY KEY (mailing_id, seq),
-      UNIQUE (mailing_id, platform_user_id)
+      PRIMARY KEY (mailing_id, seq)
     )
   `
   yield* sql`
     CREATE INDEX IF NOT EXISTS mailing_recipients_pending ON mailing_recipients (mailing_id, seq) WHERE status = 'pending'
   `
   yield* sql`
-    CREATE INDEX IF NOT EXISTS mailing_recipients_queued ON mailing_recipients (mailing_id, queued_at) WHERE status = 'queued'
-  `
-  yield* sql`
     CREATE INDEX IF NOT EXISTS mailing_recipients_wave ON mailing_recipients (mailing_id, wave) WHERE wave IS NOT NULL
   `
   yield* sql`
-    CREATE INDEX IF NOT EXISTS mailing_recipients_sent ON mailing_recipients (mailing_id, finished_at) WHERE status = 'sent'
+    CREATE INDEX IF NOT EXISTS mailing_recipients_status ON mailing_recipients (mailing_id, status, finished_at)
   `
-  // A recipient whose chats all answered: held back by a pause -> pending again (cancelled if the mailing is);
-  // else the best outcome of its chats (one chat reached is a recipient reached).
+  // A recipient whose chats all answered: held back by a pause, or given up while the sender's Redis failed ->
+  // pending again (cancelled if the mailing is); else the best outcome of its chats (one chat reached is a
+  // recipient reached).
   yield* sql`
     CREATE OR REPLACE FUNCTION mailing_recipient_result(outcomes text[], mailing_status text) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$
       SELECT CASE
-        WHEN 'withheld' = ANY (outcomes) THEN CASE WHEN mailing_status = 'cancelled' THEN 'cancelled' ELSE 'pending' END
+        WHEN 'withheld' = ANY (outcomes) OR 'store_unavailable' = ANY (outcomes)
+          THEN CASE WHEN mailing_status = 'cancelled' THEN 'cancelled' ELSE 'pending' END
         WHEN 'sent' = ANY (outcomes) THEN 'sent'
         WHEN 'blocked' = ANY (outcomes) THEN 'blocked'
         WHEN 'failed' = ANY (outcomes) THEN 'failed'

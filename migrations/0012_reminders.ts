@@ -4,8 +4,10 @@
  * set time (and refreshed from the platform while pending), so firing needs no call to the platform.
  *
  * A player has at most one pending reminder per tournament (setting it again is idempotent); fired, skipped and
- * cancelled rows stay as history (purged after 30 days). The scheduler finds due reminders through the partial
- * index on `fire_at`, which holds pending rows only.
+ * cancelled rows stay as history, purged 30 days after they ended (`reminders_ended`). `fired_at` is when the
+ * scheduler fired or skipped the reminder (the database's clock); `cancelled_by` what cancelled it (`update:<id>`
+ * or `app`), so the same update handled again answers as the first time did. The scheduler finds due reminders
+ * through the partial index on `fire_at`, which holds pending rows only.
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
@@ -27,7 +29,8 @@ export default Effect.gen(function*() {
       source            text NOT NULL,
       created_at        timestamptz NOT NULL DEFAULT now(),
       fired_at          timestamptz,
-      cancelled_at      timestamptz
+      cancelled_at      timestamptz,
+      cancelled_by      text
     )
   `
   yield* sql`
@@ -36,5 +39,7 @@ export default Effect.gen(function*() {
   `
   yield* sql`CREATE INDEX IF NOT EXISTS reminders_due ON reminders (fire_at) WHERE status = 'pending'`
   yield* sql`CREATE INDEX IF NOT EXISTS reminders_pending_tournament ON reminders (tournament_id) WHERE status = 'pending'`
-  yield* sql`CREATE INDEX IF NOT EXISTS reminders_created ON reminders (created_at)`
+  yield* sql`CREATE INDEX IF NOT EXISTS reminders_cancelled_by ON reminders (cancelled_by) WHERE status = 'cancelled'`
+  yield* sql`CREATE INDEX IF NOT EXISTS reminders_ended ON reminders ((COALESCE(fired_at, cancelled_at, created_at)))
+    WHERE status <> 'pending'`
 })

@@ -28,7 +28,8 @@ export const ResumeParams = Schema.Struct({
   step: Schema.Literals(["kyc", "mission", "tournament"]),
   id: Schema.optional(Id)
 })
-const NoParams = Schema.Struct({})
+/** No parameters: `{}` only (an empty `Schema.Struct` would let any object through, even with excess refused). */
+const NoParams = Schema.Record(Schema.String, Schema.Never)
 
 /** `POST /v1/internal/deep-links`, as the contract names it. */
 export const NewDeepLink = Schema.Union([

@@ -9,8 +9,13 @@
  * Transitions: `scheduled` -> `running` (at `send_at`, by the runner) -> `completed` (nobody left to send to);
  * `scheduled`/`running` -> `paused` (by the operator, or by the runner when a wave's block or failure rate is too
  * high, with the reason) -> `running` again on resume; anything not finished -> `cancelled`. Asking for the
- * status a mailing already has changes nothing (a retried request is harmless); a finished mailing cannot be
- * paused or resumed, a completed one not cancelled.
+ * status a mailing already has changes nothing (a retried request is harmless), except that pausing a paused
+ * mailing with a reason replaces its reason; a finished mailing cannot be paused or resumed, a completed one not
+ * cancelled, and a started one paused more than `resumableHours` ago not resumed (the sender's record of what
+ * it sent is gone: cancel it and create a new one for the players not reached).
+ *
+ * A transition waits at most 3 s for the mailing's row (`lock_timeout`; the runner holds it while a wave goes
+ * into Redis, at most 5 s), else it fails with `MailingBusy` and changes nothing. Ids are UUIDs in any case.
  */
 import { Clock, Context, Effect, Layer, Metric } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
@@ -25,11 +30,15 @@ import {
   IllegalTransition,
   InvalidMailing,
   type Mailing,
+  MailingBusy,
   MailingError,
   MailingNotFound,
   type MailingStatus,
   type NewMailing,
-  type Progress
+  PausedTooLong,
+  type Progress,
+  progressOf,
+  resumableHours
 } from "./mailings/Model.ts"
 import * as Segments from "./mailings/Segments.ts"
 
@@ -61,16 +70,21 @@ export class Mailings extends Context.Service<Mailings, {
 
       const notFound = (id: string) => new MailingError({ reason: new MailingNotFound({ id }) })
 
-      const record = (id: string) =>
+      const row = (id: string) =>
         Effect.gen(function*() {
           if (!uuidPattern.test(id)) return yield* notFound(id)
           const rows = yield* sql<Row>`SELECT * FROM mailings WHERE id = ${id}`
           if (rows[0] === undefined) return yield* notFound(id)
-          return toRecord(rows[0])
+          return rows[0]
         })
 
-      const get = Effect.fn("Mailings.get")(function*(id: string) {
-        const mailing = yield* record(id)
+      // Both counts are index-only scans of (mailing_id, status, finished_at). A mailing whose recipients were
+      // purged answers the counts kept when they were.
+      const get = Effect.fn("Mailings.get")(function*(given: string) {
+        const id = given.toLowerCase()
+        const found = yield* row(id)
+        const mailing = toRecord(found)
+        if (found.final_progress !== null) return { ...mailing, progress: found.final_progress, ratePerSecond: 0 } satisfies Mailing
         const counts = yield* sql<{ readonly status: string; readonly n: number }>`
           SELECT status, count(*)::integer AS n FROM mailing_recipients WHERE mailing_id = ${id} GROUP BY status
         `
@@ -134,19 +148,33 @@ export class Mailings extends Context.Service<Mailings, {
         return { mailing: yield* get(id), created: true }
       })
 
-      /** Runs a transition under the mailing's row lock (the runner releases waves under the same lock). */
+      /**
+       * Runs a transition under the mailing's row lock (the runner releases waves under the same lock), waiting for
+       * it at most 3 s. `apply` answers whether the status changed.
+       */
       const transition = (
-        id: string,
+        given: string,
         action: Action,
-        apply: (status: MailingStatus) => Effect.Effect<boolean, MailingError | SqlError>
+        apply: (current: Current) => Effect.Effect<boolean, MailingError | SqlError>
       ) =>
         Effect.gen(function*() {
+          const id = given.toLowerCase()
           const changed = yield* sql.withTransaction(Effect.gen(function*() {
             if (!uuidPattern.test(id)) return yield* notFound(id)
-            const rows = yield* sql<{ readonly status: MailingStatus }>`SELECT status FROM mailings WHERE id = ${id} FOR UPDATE`
+            yield* sql`SET LOCAL lock_timeout = '3s'`
+            const rows = yield* sql<Current>`
+              SELECT id, status, started_at IS NOT NULL AS started, paused_at,
+                paused_at < now() - make_interval(hours => ${resumableHours}) AS paused_long
+              FROM mailings WHERE id = ${id} FOR UPDATE
+            `
             if (rows[0] === undefined) return yield* notFound(id)
-            return yield* apply(rows[0].status)
-          }))
+            return yield* apply(rows[0])
+          })).pipe(
+            Effect.catchIf(
+              (error): error is SqlError => error._tag === "SqlError" && error.reason._tag === "LockTimeoutError",
+              () => Effect.fail(new MailingError({ reason: new MailingBusy({ id }) }))
+            )
+          )
           if (changed) {
             yield* Metric.update(Metrics.mailingEvents(action === "pause" ? "paused" : action === "resume" ? "resumed" : "cancelled"), 1)
             yield* Effect.logInfo(`mailing ${action}`, { mailing: id })
@@ -157,10 +185,19 @@ export class Mailings extends Context.Service<Mailings, {
       const refuse = (id: string, action: Action, status: MailingStatus) =>
         new MailingError({ reason: new IllegalTransition({ id, action, status }) })
 
+      // Pausing a paused mailing again changes only its reason, when one is given (the operator's note replaces
+      // the runner's); `paused_at` stays when the sending stopped.
       const pause = Effect.fn("Mailings.pause")(function*(id: string, reason?: string) {
-        return yield* transition(id, "pause", (status) => {
-          if (status === "paused") return Effect.succeed(false)
+        return yield* transition(id, "pause", ({ id, status }) => {
           if (status === "completed" || status === "cancelled") return Effect.fail(refuse(id, "pause", status))
+          if (status === "paused") {
+            return reason === undefined ? Effect.succeed(false) : sql`
+              UPDATE mailings SET pause_reason = ${reason}, updated_at = now() WHERE id = ${id}
+            `.pipe(
+              Effect.andThen(Effect.logInfo("mailing pause reason changed", { mailing: id })),
+              Effect.as(false)
+            )
+          }
           return Effect.as(sql`
             UPDATE mailings SET status = 'paused', pause_reason = ${reason ?? "paused by the operator"}, paused_at = now(),
               updated_at = now()
@@ -170,13 +207,18 @@ export class Mailings extends Context.Service<Mailings, {
       })
 
       // A resumed mailing does not judge again the waves released before its pause: the operator has seen them.
+      // Its next wave waits 1 s: senders see the resume within 500 ms, and hold back the mailing's messages until then.
       const resume = Effect.fn("Mailings.resume")(function*(id: string) {
-        return yield* transition(id, "resume", (status) => {
+        return yield* transition(id, "resume", ({ id, paused_at, paused_long, started, status }) => {
           if (status === "running" || status === "scheduled") return Effect.succeed(false)
           if (status === "completed" || status === "cancelled") return Effect.fail(refuse(id, "resume", status))
+          if (started && paused_long && paused_at !== null) {
+            return Effect.fail(new MailingError({ reason: new PausedTooLong({ id, pausedAt: paused_at }) }))
+          }
           return Effect.as(sql`
             UPDATE mailings SET status = CASE WHEN started_at IS NULL THEN 'scheduled' ELSE 'running' END,
-              pause_reason = NULL, paused_at = NULL, next_wave_at = now(), judged_wave = waves, updated_at = now()
+              pause_reason = NULL, paused_at = NULL, next_wave_at = now() + interval '1 second', judged_wave = waves,
+              updated_at = now()
             WHERE id = ${id}
           `, true)
         })
@@ -185,7 +227,7 @@ export class Mailings extends Context.Service<Mailings, {
       // Recipients not released yet are cancelled here; those in the outbox are told so by the sender, which no
       // longer sends them (one already on its way is sent and counted).
       const cancel = Effect.fn("Mailings.cancel")(function*(id: string) {
-        return yield* transition(id, "cancel", (status) => {
+        return yield* transition(id, "cancel", ({ id, status }) => {
           if (status === "cancelled") return Effect.succeed(false)
           if (status === "completed") return Effect.fail(refuse(id, "cancel", status))
           return Effect.gen(function*() {
@@ -217,6 +259,16 @@ export class Mailings extends Context.Service<Mailings, {
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
+/** A mailing as a transition sees it, under its row lock. */
+type Current = {
+  readonly id: string
+  readonly status: MailingStatus
+  readonly started: boolean
+  readonly paused_at: Date | null
+  /** Paused more than `resumableHours` ago. */
+  readonly paused_long: boolean | null
+}
+
 type Row = {
   readonly id: string
   readonly name: string | null
@@ -241,6 +293,8 @@ type Row = {
   readonly started_at: Date | null
   readonly paused_at: Date | null
   readonly finished_at: Date | null
+  /** The counts kept when the recipients were purged (`Runner.ts`); null while they are there. */
+  readonly final_progress: Progress | null
 }
 
 const toRecord = (row: Row): MailingRecord => ({
@@ -268,16 +322,3 @@ const toRecord = (row: Row): MailingRecord => ({
   pausedAt: row.paused_at,
   finishedAt: row.finished_at
 })
-
-const progressOf = (counts: ReadonlyArray<{ readonly status: string; readonly n: number }>): Progress => {
-  const n = (status: string) => counts.find((c) => c.status === status)?.n ?? 0
-  return {
-    pending: n("pending"),
-    queued: n("queued"),
-    sent: n("sent"),
-    blocked: n("blocked"),
-    failed: n("failed"),
-    cancelled: n("cancelled"),
-    skipped: { unlinked: n("skipped_unlinked"), noConsent: n("skipped_no_consent"), unreachable: n("skipped_unreachable") }
-  }
-}

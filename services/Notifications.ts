@@ -45,6 +45,8 @@ export type Notification = {
   readonly requested?: boolean
   /** A receipt per target, told the outcome of its messages (a mailing's recipient). */
   readonly receiptOf?: (target: Target) => string
+  /** Not sent after this instant (ms since the epoch), however long the messages wait (a reminder: the start). */
+  readonly notAfter?: number
 }
 
 export class Notifications extends Context.Service<Notifications, {
@@ -117,6 +119,7 @@ export class Notifications extends Context.Service<Notifications, {
               idempotencyKey: `${n.idempotencyKey}:${chatId}`,
               traceparent,
               receipt,
+              notAfter: n.notAfter,
               // Still linked, still consenting, when its turn comes: checked again just before it is sent.
               ...("userId" in target
                 ? { guard: n.requested === true || n.prepared.consent === undefined ? { user: target.userId } : { user: target.userId, consent: n.prepared.consent } }

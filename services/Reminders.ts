@@ -2,12 +2,16 @@
  * "Remind me 5 minutes before": a player's reminders of upcoming tournaments, set from the bot or the Mini App,
  * fired by the notifier role (`ReminderScheduler.ts`) as the `tournament_reminder` template in the chat given.
  *
- * Setting asks the platform for the tournament, which must be upcoming and start more than 5 minutes from now
- * (else `too_late`); unknown, finished or running tournaments answer `not_found`. A player has one pending
- * reminder per tournament (setting it again answers `already_set` with it) and at most `REMINDERS_PER_USER`
- * pending ones (`limit_reached`). The tournament's name, start and rules page are copied into the reminder, in
- * the shape the template accepts, so firing needs no call to the platform.
+ * Setting asks the platform for the tournament (unless the caller just listed it), which must be upcoming and start
+ * more than 5 minutes from now (else `too_late`); unknown, finished or running tournaments answer `not_found`. A
+ * player has one pending reminder per tournament (setting it again answers `already_set` with it) and at most
+ * `REMINDERS_PER_USER` pending ones (`limit_reached`). The tournament's name, start and rules page are copied into
+ * the reminder, in the shape the template accepts, so firing needs no call to the platform.
+ *
+ * Setting and cancelling remember what asked (`update:<id>` for the bot): the same update handled again (its reply
+ * failed, its worker died) is answered as the first time, `set` and cancelled, not `already_set` and "none".
  */
+import { clip } from "../src/domain/Text.ts"
 import { Clock, Context, Effect, Layer, Metric, Schema } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -44,13 +48,21 @@ export class Reminders extends Context.Service<Reminders, {
     /** Where the reminder is sent: the bot's chat with the player. */
     readonly chatId: number
     readonly tournamentId: string
+    /** The tournament as the platform listed it among the upcoming ones a moment ago: not asked for again. */
+    readonly upcoming?: Tournament | undefined
     /** What asked: `update:<id>` (the bot) or `app`. The same update asking again (a re-run) is answered `set` again. */
     readonly source: string
   }) => Effect.Effect<SetOutcome, SqlError | PlatformError>
-  /** Cancels the player's pending reminder of the tournament; `false` when there was none. */
-  readonly cancel: (telegramUserId: number, tournamentId: string) => Effect.Effect<boolean, SqlError>
-  /** The player's pending reminders, the soonest first. */
-  readonly list: (telegramUserId: number) => Effect.Effect<ReadonlyArray<Reminder>, SqlError>
+  /**
+   * Cancels the player's pending reminder of the tournament; `false` when there was none. `by`: what asked
+   * (`update:<id>` or `app`); a reminder the same update cancelled before (a re-run) answers `true` again.
+   */
+  readonly cancel: (telegramUserId: number, tournamentId: string, by: string) => Effect.Effect<boolean, SqlError>
+  /** The player's pending reminders, the soonest first; with `cancelledBy`, also those that update cancelled. */
+  readonly list: (
+    telegramUserId: number,
+    options?: { readonly cancelledBy?: string }
+  ) => Effect.Effect<ReadonlyArray<Reminder>, SqlError>
 }>()("tg-gateway/services/Reminders") {
   static readonly layer = Layer.effect(Reminders)(
     Effect.gen(function*() {
@@ -98,9 +110,12 @@ export class Reminders extends Context.Service<Reminders, {
         const outcome = yield* Effect.gen(function*() {
           const existing = yield* pendingOf(request.telegramUserId, request.tournamentId)
           if (existing !== undefined) return again(existing, request.source)
-          const upcoming = yield* platform.tournaments({ status: "upcoming" })
-          const tournament = upcoming.find((t) => t.id === request.tournamentId)
-          if (tournament === undefined || !hasRemindableId(tournament)) return { result: "not_found" } as const
+          const tournament = request.upcoming?.id === request.tournamentId
+            ? request.upcoming
+            : (yield* platform.tournaments({ status: "upcoming" })).find((t) => t.id === request.tournamentId)
+          if (tournament === undefined || !hasRemindableId(tournament) || !datesParse(tournament)) {
+            return { result: "not_found" } as const
+          }
           if (!remindable(tournament, yield* Clock.currentTimeMillis)) return { result: "too_late" } as const
           return yield* fresh(request, tournament)
         })
@@ -108,19 +123,36 @@ export class Reminders extends Context.Service<Reminders, {
         return outcome
       })
 
-      const cancel = Effect.fn("Reminders.cancel")(function*(telegramUserId: number, tournamentId: string) {
-        const rows = yield* sql`
-          UPDATE reminders SET status = 'cancelled', cancelled_at = now()
-          WHERE telegram_user_id = ${telegramUserId} AND tournament_id = ${tournamentId} AND status = 'pending'
-          RETURNING id
+      const cancel = Effect.fn("Reminders.cancel")(function*(telegramUserId: number, tournamentId: string, by: string) {
+        // Cancelled by this very update before (it is handled again): the same answer, and nothing set since is touched.
+        const rerun = by.startsWith("update:") ? by : null
+        const rows = yield* sql<{ readonly cancelled: boolean; readonly before: boolean }>`
+          WITH before AS (
+            SELECT 1 FROM reminders
+            WHERE cancelled_by = ${rerun} AND status = 'cancelled'
+              AND telegram_user_id = ${telegramUserId} AND tournament_id = ${tournamentId}
+            LIMIT 1
+          ), cancelled AS (
+            UPDATE reminders SET status = 'cancelled', cancelled_at = now(), cancelled_by = ${by}
+            WHERE telegram_user_id = ${telegramUserId} AND tournament_id = ${tournamentId} AND status = 'pending'
+              AND NOT EXISTS (SELECT 1 FROM before)
+            RETURNING id
+          )
+          SELECT EXISTS (SELECT 1 FROM cancelled) AS cancelled, EXISTS (SELECT 1 FROM before) AS before
         `
-        if (rows.length > 0) yield* Metric.update(Metrics.reminders("cancelled"), 1)
-        return rows.length > 0
+        if (rows[0]!.cancelled) yield* Metric.update(Metrics.reminders("cancelled"), 1)
+        return rows[0]!.cancelled || rows[0]!.before
       })
 
-      const list = Effect.fn("Reminders.list")(function*(telegramUserId: number) {
+      const list = Effect.fn("Reminders.list")(function*(
+        telegramUserId: number,
+        options?: { readonly cancelledBy?: string }
+      ) {
+        const cancelledBy = options?.cancelledBy
         const rows = yield* sql<Row>`
-          SELECT * FROM reminders WHERE telegram_user_id = ${telegramUserId} AND status = 'pending'
+          SELECT * FROM reminders
+          WHERE telegram_user_id = ${telegramUserId}
+            AND (status = 'pending' ${cancelledBy === undefined ? sql`` : sql`OR (status = 'cancelled' AND cancelled_by = ${cancelledBy})`})
           ORDER BY fire_at, id
         `
         return rows.map(toReminder)
@@ -131,28 +163,40 @@ export class Reminders extends Context.Service<Reminders, {
   )
 }
 
-/** The tournament can be reminded of: its id fits the template's (Mini App paths, 1-64 of `A-Za-z0-9_.:-`). */
+/**
+ * The tournament can be reminded of: its id is one the `tournament_reminder` template accepts, a platform id
+ * (1-128 printable characters, no whitespace) as the platform API defines it.
+ */
 export const hasRemindableId = (tournament: Tournament): boolean => Schema.is(TemplateId)(tournament.id)
+
+/** The tournament's start and end are real instants (a timestamp of the right shape may still be no date). */
+export const datesParse = (tournament: Tournament): boolean =>
+  Number.isFinite(Date.parse(tournament.startsAt)) && Number.isFinite(Date.parse(tournament.endsAt))
 
 /** A reminder can be set now (`nowMs`): upcoming, starting more than 5 minutes from now, with a usable id. */
 export const remindable = (tournament: Tournament, nowMs: number): boolean =>
-  tournament.status === "upcoming" && hasRemindableId(tournament) && Date.parse(tournament.startsAt) - leadMs > nowMs
+  tournament.status === "upcoming" && hasRemindableId(tournament) && datesParse(tournament) &&
+  Date.parse(tournament.startsAt) - leadMs > nowMs
 
 /**
- * What a reminder keeps of its tournament, in the shape the `tournament_reminder` template accepts: the title on
- * one line and at most 100 characters, the rules page only when https.
+ * What a reminder keeps of its tournament, in the shape the `tournament_reminder` template accepts: the title (or,
+ * without one, the id) on one line and at most 100 UTF-16 units, the rules page only when https. The tournament's
+ * dates must parse (`datesParse`).
  */
 export const reminderFields = (tournament: Tournament) => {
   const startsAt = new Date(Date.parse(tournament.startsAt))
   const title = tournament.title.replace(/[\r\n\t]+/g, " ").trim()
   return {
     tournamentId: tournament.id,
-    tournamentName: title === "" ? tournament.id : title.length > 100 ? `${title.slice(0, 99)}…` : title,
+    tournamentName: clip(title === "" ? tournament.id : title, maxTitle),
     startsAt,
     rulesUrl: tournament.rulesUrl !== null && Schema.is(HttpsUrl)(tournament.rulesUrl) ? tournament.rulesUrl : null,
     fireAt: new Date(startsAt.getTime() - leadMs)
   }
 }
+
+/** The template's `Title`: at most 100 UTF-16 units (what Schema's length check counts). */
+const maxTitle = 100
 
 type Row = {
   readonly id: string | number

@@ -36,14 +36,18 @@ export type OutboundCall = {
    * A last look once the permit is granted, right before the request: a reason not to send after all (the player
    * unlinked or withdrew a consent while the message waited), or `undefined` to send.
    */
-  readonly recheck?: Effect.Effect<string | undefined>
+  readonly recheck?: Effect.Effect<WithdrawnReason | undefined>
 }
 
 /** An earlier attempt with this key started and never recorded its outcome. */
 export class InDoubt extends Schema.TaggedError<InDoubt>()("InDoubt", { idempotencyKey: Schema.String }) {}
 
+/** Why a queued message is not sent after all: the player unlinked, withdrew the consent, or it is past its deadline. */
+export const WithdrawnReason = Schema.Literals(["unlinked", "no_consent", "late"])
+export type WithdrawnReason = typeof WithdrawnReason.Type
+
 /** The call's `recheck` said not to send after all: nothing was sent. */
-export class Withdrawn extends Schema.TaggedError<Withdrawn>()("Withdrawn", { why: Schema.String }) {}
+export class Withdrawn extends Schema.TaggedError<Withdrawn>()("Withdrawn", { why: WithdrawnReason }) {}
 
 export { TelegramError, TransportError }
 
@@ -116,13 +120,20 @@ export class Sender extends Context.Service<Sender, {
         Effect.gen(function*() {
           const limited = isRateLimited(call.method)
           let retaken = 0
+          // The recheck runs before the permit (a message no longer wanted takes no token) and, when the permit
+          // kept it waiting, once more after it; not on every permit, so a slow store does not make permits late.
+          let checkedAt = -Infinity
+          const recheck = Effect.gen(function*() {
+            if (call.recheck === undefined) return
+            const why = yield* call.recheck
+            checkedAt = Date.now()
+            if (why !== undefined) return yield* new SendError({ method: call.method, reason: new Withdrawn({ why }) })
+          })
           while (true) {
+            if (Date.now() - checkedAt > recheckAfterMs) yield* recheck
             let slotAt = Date.now()
             if (limited) ({ slotAt, retaken } = yield* permitFor(call, retaken))
-            if (call.recheck !== undefined) {
-              const why = yield* call.recheck
-              if (why !== undefined) return yield* new SendError({ method: call.method, reason: new Withdrawn({ why }) })
-            }
+            if (Date.now() - checkedAt > recheckAfterMs) yield* recheck
             // From the claim to the record, a send is not interrupted (a shutdown or a partition hand-over waits
             // for it): an interrupted HTTP request would leave its message in doubt.
             const outcome = yield* Effect.uninterruptible(Effect.gen(function*() {
@@ -210,6 +221,9 @@ if v then return v end
 redis.call('SET', KEYS[1], 'P', 'EX', ARGV[1])
 return false`
 }).withReturnType<string | null>()
+
+/** A recheck older than this when the permit arrives is done again. */
+const recheckAfterMs = 250
 
 /** How late after its slot a permit may still be used. */
 const maxLatenessMs = 20

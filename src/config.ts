@@ -115,6 +115,9 @@ export const sessionMaxAgeS = intIn("SESSION_MAX_AGE_S", 30 * 86_400, 3600, 365 
 /** Sign-in routes: requests per minute per client address, and per Telegram user. */
 export const authRatePerMinIp = intIn("AUTH_RATE_PER_MIN_IP", 60, 1, 1_000_000)
 export const authRatePerMinUser = intIn("AUTH_RATE_PER_MIN_USER", 20, 1, 1_000_000)
+/** The Mini App's data routes (profile, consents, reminders): requests per minute per address, and per user. */
+export const appRatePerMinIp = intIn("APP_RATE_PER_MIN_IP", 600, 1, 1_000_000)
+export const appRatePerMinUser = intIn("APP_RATE_PER_MIN_USER", 120, 1, 1_000_000)
 /** New players one referrer may be credited with per day (anti-abuse of referral links). */
 export const referralsPerDay = intIn("REFERRALS_PER_DAY", 20, 1, 100_000)
 /** Promo-code attempts per player per hour (a code guessed by brute force must cost real time). */
@@ -198,6 +201,8 @@ export const table: ReadonlyArray<{ readonly name: string; readonly fallback: st
   { name: "SESSION_MAX_AGE_S", fallback: "2592000", meaning: "lifetime of a sign-in however often it is refreshed" },
   { name: "AUTH_RATE_PER_MIN_IP", fallback: "60", meaning: "sign-in route requests per minute per client address" },
   { name: "AUTH_RATE_PER_MIN_USER", fallback: "20", meaning: "sign-in route requests per minute per Telegram user" },
+  { name: "APP_RATE_PER_MIN_IP", fallback: "600", meaning: "Mini App data route requests (me, consents, reminders) per minute per client address" },
+  { name: "APP_RATE_PER_MIN_USER", fallback: "120", meaning: "Mini App data route requests per minute per Telegram user" },
   { name: "REFERRALS_PER_DAY", fallback: "20", meaning: "new players one referrer may be credited with per day" },
   { name: "PROMO_ATTEMPTS_PER_HOUR", fallback: "10", meaning: "promo-code attempts per player per hour" },
   { name: "REMINDERS_PER_USER", fallback: "20", meaning: "pending tournament reminders one player may have at once" },

@@ -112,7 +112,8 @@ export const outboxQueued = byLabel((lane: string) =>
 export const outboxFinished = byLabels((lane, result) =>
   Metric.counter("tg_outbox_finished_total", {
     description: "Queued messages finished, by lane and result (sent, unreachable, dead_letter; withheld, cancelled: " +
-      "a mailing's message not sent because it was paused or cancelled)",
+      "a mailing's message not sent because it was paused or cancelled; unlinked, no_consent: withdrawn before " +
+      "sending; late: past its deadline; store_unavailable: a mailing's message given back after a store outage)",
     incremental: true,
     attributes: { lane, result }
   }))

@@ -26,6 +26,8 @@ export type OutboxMessage = {
   readonly receipt?: string | undefined
   /** Checked just before sending: the chat still linked to this player, with this consent on (`OutboxGuard`). */
   readonly guard?: Guard | undefined
+  /** Not sent after this instant (ms since the epoch): a reminder of a tournament that has started is noise. */
+  readonly notAfter?: number | undefined
 }
 
 /** The `message` field of an outbox entry. */
@@ -53,7 +55,8 @@ export class Outbox extends Context.Service<Outbox, {
             "chat", String(message.chatId),
             "traceparent", message.traceparent ?? "",
             ...(message.receipt === undefined ? [] : ["receipt", message.receipt]),
-            ...(message.guard === undefined ? [] : ["guard", JSON.stringify(message.guard)])
+            ...(message.guard === undefined ? [] : ["guard", JSON.stringify(message.guard)]),
+            ...(message.notAfter === undefined ? [] : ["not_after", String(message.notAfter)])
           ),
           Metric.update(Metrics.outboxQueued(message.lane), 1)
         )

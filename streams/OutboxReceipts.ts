@@ -7,9 +7,19 @@ import { Context, Effect, Layer, Schema } from "effect"
 
 /**
  * How a queued message ended: sent, 403 (the chat is unreachable), refused or failing (dead-lettered), held, or
- * withdrawn before sending because the player unlinked the chat or turned the consent off (`OutboxGuard`).
+ * withdrawn before sending because the player unlinked the chat or turned the consent off (`OutboxGuard`), or not
+ * sent because its deadline passed while it waited (`late`), or given up unsent because the sender's Redis kept
+ * failing (`store_unavailable`: nothing is known against sending it again later).
  */
-export type ReceiptOutcome = "sent" | "unreachable" | "dead_letter" | "unlinked" | "no_consent" | HoldOutcome
+export type ReceiptOutcome =
+  | "sent"
+  | "unreachable"
+  | "dead_letter"
+  | "unlinked"
+  | "no_consent"
+  | "late"
+  | "store_unavailable"
+  | HoldOutcome
 
 /** Why a message was not sent after all: held back until its sender resumes, or never to be sent. */
 export type HoldOutcome = "withheld" | "cancelled"

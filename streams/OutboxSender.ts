@@ -12,9 +12,15 @@
  * whose `Sender` answers from the idempotency record instead of sending again. A partition handed over lets
  * its waiting messages go at once (the next owner claims them), so a mailing does not stall while senders join.
  *
+ * Right before its request (once the permit is granted), a notification is looked at once more: not sent when the
+ * player unlinked the chat or turned the consent off meanwhile (`guard`, see `OutboxGuard`), or when its deadline
+ * passed (`not_after`: a tournament reminder after the start).
+ *
  * An entry with a `receipt` (a mailing's recipient) has its outcome told to `OutboxReceipts` before the ack, and
  * is held back when its receipt says so (a paused or cancelled mailing): a message still waiting for a permit or
- * a retry is given up and acknowledged unsent; one whose request is under way is sent and counted as sent.
+ * a retry is given up and acknowledged unsent; one whose request is under way is sent and counted as sent. When
+ * the sender's Redis kept failing through every attempt, such an entry is not dead-lettered: it is told as
+ * `store_unavailable` (its recipient is queued again by a later wave, the idempotency record still applying).
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option, type Result, Schedule } from "effect"
 import * as Redis from "effect/persistence/Redis"
@@ -42,6 +48,7 @@ type Entry = {
   readonly traceparent: string
   readonly receipt: string | undefined
   readonly guard: string | undefined
+  readonly notAfter: string | undefined
 }
 
 type Outcome = ReceiptOutcome
@@ -77,10 +84,19 @@ export class OutboxSender extends Context.Service<OutboxSender, {
         return signal
       }
 
-      /** Redis failures are retried until they pass: the entry stays pending meanwhile. */
+      /** At most one "store unavailable" warning per 10 s in this process (an outage, not one line per message). */
+      let warnedAt = Number.NEGATIVE_INFINITY
+      const warnUnavailable = (error: unknown) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (now - warnedAt < 10_000) return Effect.void
+          warnedAt = now
+          return Effect.logWarning("outbox: store unavailable, retrying", { error: String(error) })
+        })
+
+      /** Store failures (Redis, Postgres for the guard) are retried until they pass: the entry stays pending meanwhile. */
       const persistently = <A, E>(effect: Effect.Effect<A, E>) =>
         effect.pipe(
-          Effect.tapError((error) => Effect.logWarning("outbox: store unavailable, retrying", { error: String(error) })),
+          Effect.tapError(warnUnavailable),
           Effect.retry({ schedule: Schedule.spaced("250 millis") }),
           Effect.orDie
         )
@@ -117,8 +133,13 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           if (Option.isNone(call)) return yield* deadLetter(entry, "malformed outbox entry", 0)
           // A notification may wait in the outbox a while (a backlog, the chat's own pace): the player may have
           // unlinked or said no meanwhile. Looked at once the permit is granted, right before the request.
+          // A message with a deadline (a reminder: the tournament's start) is not sent once it has passed.
           const guard = entry.guard === undefined ? Option.none() : decodeGuard(entry.guard)
-          const recheck = Option.isSome(guard) ? persistently(guards.check(entry.chatId, guard.value)) : undefined
+          const notAfter = entry.notAfter === undefined ? undefined : Number(entry.notAfter)
+          const recheck = Option.isNone(guard) && notAfter === undefined ? undefined : Effect.gen(function*() {
+            if (notAfter !== undefined && (yield* Clock.currentTimeMillis) > notAfter) return "late" as const
+            return Option.isSome(guard) ? yield* persistently(guards.check(entry.chatId, guard.value)) : undefined
+          })
           let attempts = 0
           const attempt = Effect.suspend(() => {
             attempts++
@@ -143,10 +164,16 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           if (outcome === "withheld" || outcome === "cancelled" || outcome === "sent") return outcome
           if (outcome._tag === "Success") return "sent" as const
           const failure = outcome.failure
-          if (failure._tag === "Store") return yield* deadLetter(entry, `store unavailable: ${String(failure.error.cause)}`, attempts)
+          // A mailing's recipient goes back to pending (a later wave queues it again); anything else is kept as a
+          // dead letter, to be sent again by hand.
+          if (failure._tag === "Store") {
+            return entry.receipt === undefined
+              ? yield* deadLetter(entry, `store unavailable: ${String(failure.error.cause)}`, attempts)
+              : "store_unavailable" as const
+          }
           const reason = failure.reason
           if (reason._tag === "InDoubt") return "sent" as const
-          if (reason._tag === "Withdrawn") return reason.why === "no_consent" ? "no_consent" as const : "unlinked" as const
+          if (reason._tag === "Withdrawn") return reason.why
           if (reason._tag === "TelegramError" && reason.code === 403) {
             yield* persistently(chats.markUnreachable(entry.chatId, reason.description))
             yield* Metric.update(Metrics.chatsUnreachable, 1)
@@ -245,7 +272,8 @@ export class OutboxSender extends Context.Service<OutboxSender, {
             message: field(fields, "message") ?? "",
             traceparent: field(fields, "traceparent") ?? "",
             receipt: field(fields, "receipt"),
-            guard: field(fields, "guard")
+            guard: field(fields, "guard"),
+            notAfter: field(fields, "not_after")
           })
         })
 

@@ -29,6 +29,7 @@ import * as Metrics from "../src/metrics.ts"
 import { Templates } from "../src/notify/Templates.ts"
 import { hotSpan, spanFromTraceparent } from "../layers/Telemetry.ts"
 import { Notifications } from "../services/Notifications.ts"
+import { reminderKey } from "../services/ReminderScheduler.ts"
 import { Id as UserId } from "../services/platform/Model.ts"
 import { field, maintainStream } from "./PartitionConsumer.ts"
 
@@ -92,11 +93,17 @@ export const layer = Layer.effectDiscard(Effect.gen(function*() {
       const prepared = yield* templates.prepare(event.type, event.vars ?? {}).pipe(
         Effect.mapError((error) => new Poison({ reason: error.message }))
       )
+      // The platform's reminder of a tournament and the one the player set are one message: same key, and neither
+      // is sent once the tournament has started.
+      const reminder = event.type === "tournament_reminder" ? tournamentOf(event.vars) : undefined
       yield* notifications.notify({
         prepared,
         targets: [{ userId: event.user_id }],
-        idempotencyKey: `event:${event.type}:${event.idempotency_key}`,
-        lane: "notify"
+        idempotencyKey: reminder === undefined
+          ? `event:${event.type}:${event.idempotency_key}`
+          : reminderKey(reminder.id, new Date(reminder.startsAt)),
+        lane: "notify",
+        ...(reminder === undefined ? {} : { notAfter: reminder.startsAt })
       })
     }).pipe(
       // A failing template (a bug) fails the same way every time: dead-lettered, to replay once fixed.
@@ -240,6 +247,13 @@ export const layer = Layer.effectDiscard(Effect.gen(function*() {
   yield* Effect.forkScoped(upkeep)
   yield* Effect.logInfo("consuming platform events", { stream, group, consumer })
 }))
+
+/** A `tournament_reminder`'s tournament (its variables are already validated by the template). */
+const tournamentOf = (vars: Readonly<Record<string, unknown>> | undefined) => {
+  const id = vars?.["tournament_id"]
+  const startsAt = Date.parse(String(vars?.["starts_at"]))
+  return typeof id === "string" && !Number.isNaN(startsAt) ? { id, startsAt } : undefined
+}
 
 /** The event's `user_id`, read without decoding it fully (only to keep one player's events in order). */
 const userOf = (json: string | undefined): string | undefined => {

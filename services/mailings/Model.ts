@@ -58,6 +58,17 @@ export type NewMailing = typeof NewMailing.Type
 /** `POST .../pause`: an optional reason, shown with the mailing. */
 export const PauseRequest = Schema.Struct({ reason: Schema.optional(Text(500)) })
 
+/** `POST .../resume`, `.../cancel`: no fields (an empty `Schema.Struct` alone would let any object through). */
+export const EmptyRequest = Schema.Struct({}).check(
+  Schema.makeFilter((body: object) => (!Array.isArray(body) && Object.keys(body).length === 0) || "this action takes no fields")
+)
+
+/**
+ * A paused mailing that had started may be resumed for this long after its pause: the sender remembers what it
+ * sent for 48 h, and only that record keeps a message in doubt (a crash mid-send) from going out twice.
+ */
+export const resumableHours = 47
+
 export const defaults = {
   waveSize: 500,
   wavePauseMs: 0,
@@ -77,6 +88,20 @@ export type Progress = {
   readonly failed: number
   readonly cancelled: number
   readonly skipped: { readonly unlinked: number; readonly noConsent: number; readonly unreachable: number }
+}
+
+/** The progress from the count of a mailing's recipients by status. */
+export const progressOf = (counts: ReadonlyArray<{ readonly status: string; readonly n: number }>): Progress => {
+  const n = (status: string) => counts.find((c) => c.status === status)?.n ?? 0
+  return {
+    pending: n("pending"),
+    queued: n("queued"),
+    sent: n("sent"),
+    blocked: n("blocked"),
+    failed: n("failed"),
+    cancelled: n("cancelled"),
+    skipped: { unlinked: n("skipped_unlinked"), noConsent: n("skipped_no_consent"), unreachable: n("skipped_unreachable") }
+  }
 }
 
 export type Mailing = {
@@ -129,6 +154,25 @@ export class IllegalTransition extends Schema.TaggedError<IllegalTransition>()("
   }
 }
 
+/** A started mailing paused longer than `resumableHours`: resuming it could send some players a second message. */
+export class PausedTooLong extends Schema.TaggedError<PausedTooLong>()("PausedTooLong", {
+  id: Schema.String,
+  pausedAt: Schema.Date
+}) {
+  override get message() {
+    return `the mailing was paused at ${this.pausedAt.toISOString()}, more than ${resumableHours} h ago: the sender no ` +
+      `longer remembers what it sent, so resuming could send a player the mailing twice; cancel it and create a new ` +
+      `mailing for the players not reached`
+  }
+}
+
+/** The mailing's row stayed locked (a wave being released waits for Redis): nothing changed, try again shortly. */
+export class MailingBusy extends Schema.TaggedError<MailingBusy>()("MailingBusy", { id: Schema.String }) {
+  override get message() {
+    return `mailing ${this.id} is busy (a wave is being released); retry shortly`
+  }
+}
+
 /** The request is well formed but cannot be a mailing (a consent that would loosen the template's). */
 export class InvalidMailing extends Schema.TaggedError<InvalidMailing>()("InvalidMailing", {
   code: Schema.String,
@@ -141,7 +185,7 @@ export class InvalidMailing extends Schema.TaggedError<InvalidMailing>()("Invali
 
 /** Why a mailing operation was refused. */
 export class MailingError extends Schema.TaggedError<MailingError>()("MailingError", {
-  reason: Schema.Union([MailingNotFound, IllegalTransition, InvalidMailing])
+  reason: Schema.Union([MailingNotFound, IllegalTransition, PausedTooLong, MailingBusy, InvalidMailing])
 }) {
   override get message() {
     return this.reason.message

@@ -7,23 +7,26 @@
  * time, others take other mailings): the next `wave_size` pending recipients in order go through
  * `Notifications` (consent, link, reachability, language: one query for the wave) into the outbox, with the
  * message key `mailing:<id>:<chat>` and the receipt `<id>:<seq>`, and are marked queued or skipped with the wave
- * number; the next wave may go after the pause plus a random jitter. A crash before the commit leaves them
- * pending: the next wave queues them again under the same keys, and the sender's idempotency record sends each
- * chat once. Pausing or cancelling waits for the row, so it never splits a wave.
+ * number; the next wave may go after the pause plus a random jitter. Queuing into Redis may take at most
+ * `enqueueTimeout` (5 s): else the wave rolls back and is tried again a second later, so pause, resume and cancel
+ * (which wait up to 3 s for the row) are not kept waiting on Redis. A crash or a timeout before the commit leaves
+ * the recipients pending: the messages already queued are sent, and their receipts mark the recipients reached
+ * (`Receipts.ts`); the next wave queues the others again under the same keys, and the sender's idempotency record
+ * sends each chat once. Pausing or cancelling waits for the row, so it never splits a wave.
  *
  * Flow control: a wave is released only once at most half a wave is still in the outbox. So the outbox holds at
- * most 1.5 waves of a mailing (the bulk lane's rate, not the runner, sets the pace), and at least half of each
- * wave has answered before the next goes: the block rate is weighed before more players are written to. (A
- * pause or a cancel stops the sending at once whatever is queued, see `Receipts.ts`.)
- * Before each wave the answered recipients of the waves not judged yet are weighed: a block or failure rate above
- * the mailing's limit (given `min_sample` answers) pauses it, with the reason. The mailing completes when no
- * recipient is pending or queued.
+ * most 1.5 waves of a mailing (the bulk lane's rate, not the runner, sets the pace), and at least half of the
+ * previous wave has answered (or was skipped) before the next goes. (A pause or a cancel stops the sending at once
+ * whatever is queued, see `Receipts.ts`.) While waves wait, the answered recipients of the waves not judged yet
+ * are weighed whenever an answer came in since the last look (every 250 ms at most): a block or failure rate above
+ * the mailing's limit, once `min_sample` have answered, pauses it, with the reason. With `min_sample` at most
+ * half a wave, a bad wave pauses the mailing before the next one goes; with a larger one, up to
+ * `min_sample / wave_size + 1/2` waves (rounded up) may go before the first is weighed. The mailing completes
+ * when no recipient is pending or queued.
  *
- * A recipient queued longer than `staleQueuedMinutes` (its outbox entry lost, e.g. Redis flushed) is put back
- * to pending (cancelled, for a cancelled mailing), checked every minute; the sender's idempotency keeps anyone
- * from getting it twice.
+ * The layer also runs the sweeps (`Sweeps.ts`): stale queued recipients back to pending, and old recipients purged.
  */
-import { Duration, Effect, Layer, Metric, Random, Schedule } from "effect"
+import { Duration, Effect, Layer, Metric, Random } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Metrics from "../../src/metrics.ts"
 import { Templates } from "../../src/notify/Templates.ts"
@@ -32,12 +35,24 @@ import { type Delivery, Notifications, type SkipReason } from "../Notifications.
 import type { RecipientStatus } from "./Model.ts"
 import { receiptOf } from "./Receipts.ts"
 import * as Segments from "./Segments.ts"
+import * as Sweeps from "./Sweeps.ts"
 
-/** How long a released recipient may wait for its outcome before it is queued again. */
-export const staleQueuedMinutes = 30
+export type Options = {
+  /** How long a released recipient may wait for its outcome before it is queued again. */
+  readonly staleAfter: Duration.Input
+  /** How often stale recipients (and pending ones of cancelled mailings) are looked for. */
+  readonly sweepEvery: Duration.Input
+  /** How long a wave may wait for the outbox (Redis) before its transaction rolls back. */
+  readonly enqueueTimeout: Duration.Input
+}
+
+export const defaults: Options = { staleAfter: "30 minutes", sweepEvery: "1 minute", enqueueTimeout: "5 seconds" }
 
 /** The longest the runner sleeps without looking for due mailings. */
 const idleMs = 1000
+/** How soon a mailing waiting for answers is looked at again: before its next wave, and before it completes. */
+const flowCheckMs = 250
+const completionCheckMs = 1000
 
 type Due = {
   readonly id: string
@@ -69,10 +84,17 @@ const skipped: Record<SkipReason, RecipientStatus> = {
   unreachable: "skipped_unreachable"
 }
 
-export const layer = Layer.effectDiscard(Effect.gen(function*() {
+/** The runner with its timings (tests shorten them). */
+export const layerWith = (options: Options) => Layer.effectDiscard(Effect.gen(function*() {
   const sql = yield* SqlClient
   const templates = yield* Templates
   const notifications = yield* Notifications
+
+  /**
+   * What this process last weighed of each mailing (its queued count, waves released and judged): weighed again
+   * only when that changed, since an answer moves a recipient out of `queued`.
+   */
+  const weighed = new Map<string, string>()
 
   /** Waits `ms`, then the mailing is looked at again (others due meanwhile go first). */
   const later = (id: string, ms: number) =>
@@ -84,6 +106,7 @@ export const layer = Layer.effectDiscard(Effect.gen(function*() {
         UPDATE mailings SET status = 'paused', pause_reason = ${reason}, paused_at = now(), updated_at = now()
         WHERE id = ${id}
       `
+      weighed.delete(id)
       yield* Metric.update(Metrics.mailingEvents("auto_paused"), 1)
       yield* Effect.logWarning("mailing paused", { mailing: id, reason })
     })
@@ -153,13 +176,14 @@ export const layer = Layer.effectDiscard(Effect.gen(function*() {
       `
       const seqOf = new Map(recipients.map((r) => [r.platform_user_id, r.seq]))
       const wave = m.waves + 1
+      // Redis not answering must not keep the mailing's row (and its recipients) locked: the wave rolls back.
       const deliveries = yield* notifications.notify({
         prepared: { ...prepared.success, consent: m.consent ?? undefined },
         targets: recipients.map((r) => ({ userId: r.platform_user_id })),
         idempotencyKey: `mailing:${m.id}`,
         lane: "bulk",
         receiptOf: (target) => receiptOf(m.id, seqOf.get(userOf(target))!)
-      })
+      }).pipe(Effect.timeout(options.enqueueTimeout))
       const marks = deliveries.map((d: Delivery) => ({
         s: seqOf.get(userOf(d.target))!,
         st: "skipped" in d ? skipped[d.skipped] : "queued",
@@ -198,15 +222,21 @@ export const layer = Layer.effectDiscard(Effect.gen(function*() {
         EXISTS (SELECT 1 FROM mailing_recipients WHERE mailing_id = ${m.id} AND status = 'pending') AS pending
     `
     if (!state!.pending) {
-      if (state!.queued > 0) return yield* Effect.as(later(m.id, 250), true)
+      if (state!.queued > 0) return yield* Effect.as(later(m.id, completionCheckMs), true)
       yield* sql`UPDATE mailings SET status = 'completed', finished_at = now(), updated_at = now() WHERE id = ${m.id}`
+      weighed.delete(m.id)
       yield* Metric.update(Metrics.mailingEvents("completed"), 1)
       yield* Effect.logInfo("mailing completed", { mailing: m.id, waves: m.waves })
       return true
     }
-    const verdict = yield* judge(m)
-    if (verdict !== undefined) return yield* Effect.as(pauseFor(m.id, verdict), true)
-    if (state!.queued > m.wave_size / 2) return yield* Effect.as(later(m.id, 100), true)
+    // Nothing answered since the last look (the same recipients queued): the verdict has not changed.
+    const look = `${state!.queued}:${m.waves}:${m.judged_wave}`
+    if (weighed.get(m.id) !== look) {
+      const verdict = yield* judge(m)
+      if (verdict !== undefined) return yield* Effect.as(pauseFor(m.id, verdict), true)
+      weighed.set(m.id, look)
+    }
+    if (state!.queued > m.wave_size / 2) return yield* Effect.as(later(m.id, flowCheckMs), true)
     yield* release(m)
     return true
   }))
@@ -228,38 +258,15 @@ export const layer = Layer.effectDiscard(Effect.gen(function*() {
     return started || released ? 0 : yield* idle
   })
 
-  const requeueStale = sql`
-    UPDATE mailing_recipients r
-    SET status = CASE WHEN m.status = 'cancelled' THEN 'cancelled' ELSE 'pending' END, pending_chats = '{}',
-      outcomes = '{}', finished_at = CASE WHEN m.status = 'cancelled' THEN now() END
-    FROM mailings m
-    WHERE m.id = r.mailing_id AND m.status IN ('running', 'paused', 'cancelled') AND r.status = 'queued'
-      AND r.queued_at < now() - make_interval(mins => ${staleQueuedMinutes})
-    RETURNING r.mailing_id
-  `.pipe(
-    Effect.flatMap((rows) =>
-      rows.length > 0 ? Effect.logWarning("stale mailing recipients queued again", { count: rows.length }) : Effect.void
-    )
-  )
-
-  const keepGoing = <A>(what: string, fallback: A) => <E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, never, R> =>
-    effect.pipe(
-      Effect.catch((error) => Effect.as(Effect.logWarning(`mailing runner: ${what} failed`, { error: String(error) }), fallback)),
-      Effect.catchDefect((defect) => Effect.as(Effect.logError(`mailing runner: ${what} failed`, { defect: String(defect) }), fallback))
-    )
-
   yield* tick.pipe(
-    keepGoing("tick", idleMs),
+    Sweeps.keepGoing("tick", idleMs),
     Effect.flatMap((ms) => ms > 0 ? Effect.sleep(Duration.millis(ms)) : Effect.yieldNow),
     Effect.forever,
     Effect.forkScoped
   )
-  yield* requeueStale.pipe(
-    keepGoing<void>("requeue", undefined),
-    Effect.repeat(Schedule.spaced("1 minute")),
-    Effect.forkScoped
-  )
-}))
+})).pipe(Layer.merge(Sweeps.layerWith(options)))
+
+export const layer = layerWith(defaults)
 
 const userOf = (target: { readonly userId: string } | { readonly chatId: number }): string =>
   "userId" in target ? target.userId : String(target.chatId)

@@ -7,6 +7,7 @@ import type { Context } from "grammy"
 import type { Arrival } from "../../services/Arrivals.ts"
 import type { ConsentChanges, Consents } from "../../services/Identity.ts"
 import type { Mission, PromoOutcome, Tournament } from "../../services/Platform.ts"
+import type { Language, Texts } from "./texts/index.ts"
 
 /** What a promo code attempt came to, as the chat is told. */
 export type PromoAnswer =
@@ -20,7 +21,6 @@ export type ListedTournament = Tournament & { readonly remindable: boolean }
 export type ReminderAnswer =
   | { readonly result: "set" | "already_set"; readonly tournamentId: string; readonly title: string }
   | { readonly result: "too_late" | "not_found" | "limit_reached" | "unavailable" }
-import type { Language, Texts } from "./texts/index.ts"
 
 export const BotSession = Schema.Struct({
   language: Schema.optional(Schema.Literals(["en", "it"])),
@@ -63,7 +63,10 @@ export type BotDeps = {
    * id, or its digest: `CallbackData.idMatches`).
    */
   readonly remind: (tournament: string) => Promise<ReminderAnswer>
-  /** Cancels the update's user's pending reminder of the tournament (a button's argument); `false`: none was set. */
+  /**
+   * Cancels the update's user's pending reminder of the tournament (a button's argument); `false`: none was set.
+   * The same update handled again answers `true` again for the reminder it cancelled.
+   */
   readonly cancelReminder: (tournament: string) => Promise<boolean>
   /** The update's user's open missions. */
   readonly missions: () => Promise<ReadonlyArray<Mission> | "not_linked" | "unavailable">

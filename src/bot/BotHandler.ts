@@ -100,19 +100,22 @@ export const layer = Layer.effect(UpdateHandler)(
 
     /**
      * "Remind me 5 minutes before" from a button: its argument is the tournament's id, or a digest of it matched
-     * against the upcoming tournaments. Asked again by the same update (a re-run), the answer is `set` again.
+     * against the upcoming tournaments (the one found is handed on, not asked for again). Asked again by the same
+     * update (a re-run), the answer is `set` again.
      */
     const remind = (known: Effect.Effect<IdentityRecord, SqlError>, chatId: number, arg: string, updateId: number) =>
       Effect.gen(function*() {
         const record = yield* known
-        const tournamentId = arg.startsWith("~")
-          ? (yield* platform.tournaments({ status: "upcoming" })).find((t) => CallbackData.idMatches(arg, t.id))?.id
-          : arg
+        const upcoming = arg.startsWith("~")
+          ? (yield* platform.tournaments({ status: "upcoming" })).find((t) => CallbackData.idMatches(arg, t.id))
+          : undefined
+        const tournamentId = arg.startsWith("~") ? upcoming?.id : arg
         if (tournamentId === undefined) return { result: "not_found" } satisfies ReminderAnswer
         const outcome = yield* reminders.set({
           telegramUserId: record.telegramUserId,
           chatId,
           tournamentId,
+          upcoming,
           source: `update:${updateId}`
         })
         const answer: ReminderAnswer = outcome.result === "set" || outcome.result === "already_set"
@@ -122,13 +125,18 @@ export const layer = Layer.effect(UpdateHandler)(
       }).pipe(Effect.catchTag("PlatformError", (error) =>
         Effect.as(Effect.logWarning("platform call failed", { reason: error.reason._tag }), { result: "unavailable" } as const)))
 
-    /** Cancels from a button: a digest argument is matched against the player's pending reminders. */
-    const cancelReminder = (telegramUserId: number, arg: string) =>
+    /**
+     * Cancels from a button: a digest argument is matched against the player's pending reminders (and the one this
+     * update cancelled, when it is handled again: answered "cancelled" again).
+     */
+    const cancelReminder = (telegramUserId: number, arg: string, updateId: number) =>
       Effect.gen(function*() {
+        const by = `update:${updateId}`
         const tournamentId = arg.startsWith("~")
-          ? (yield* reminders.list(telegramUserId)).find((r) => CallbackData.idMatches(arg, r.tournamentId))?.tournamentId
+          ? (yield* reminders.list(telegramUserId, { cancelledBy: by }))
+            .find((r) => CallbackData.idMatches(arg, r.tournamentId))?.tournamentId
           : arg
-        return tournamentId === undefined ? false : yield* reminders.cancel(telegramUserId, tournamentId)
+        return tournamentId === undefined ? false : yield* reminders.cancel(telegramUserId, tournamentId, by)
       })
 
     /**
@@ -216,7 +224,7 @@ export const layer = Layer.effect(UpdateHandler)(
         activatePromo: (code) => promised(run, activatePromo(known, code, `${update.update_id}`)),
         tournaments: () => promised(run, tournaments),
         remind: (arg) => promised(run, remind(known, chat?.id ?? from?.id ?? 0, arg, update.update_id)),
-        cancelReminder: (arg) => promised(run, cancelReminder(from?.id ?? 0, arg)),
+        cancelReminder: (arg) => promised(run, cancelReminder(from?.id ?? 0, arg, update.update_id)),
         requestOperator: () =>
           promised(run, Effect.flatMap(known, (record) =>
             Effect.asVoid(events.publish(`${update.update_id}:operator`, {

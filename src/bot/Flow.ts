@@ -57,7 +57,7 @@ export const onFlowAnswer = (
   })
 
 /** The platform's texts are the platform's: bounded here so a message stays within Telegram's 4096 characters. */
-export const clip = (text: string, max = 100): string => text.length > max ? `${text.slice(0, max - 1)}…` : text
+export { clip } from "../domain/Text.ts"
 
 /** The main menu for this chat (in `texts`, default the chat's): with the Mini App button in private chats. */
 export const menuFor = (ctx: BotContext, t: Texts = ctx.t) =>

@@ -6,7 +6,7 @@
  * A sign-in checks Telegram's signature, creates or updates the identity (the first one creates the simplified,
  * unlinked profile), starts a session and answers a short JWT with a refresh token. Routes that take Telegram
  * data or tokens are rate-limited per client address before any work, and per Telegram user once it is known
- * (429 with `Retry-After`). Every answer is counted in `tg_api_responses_total{route,code_class}`.
+ * (429 with `Retry-After`): `me` and `consents` by the Mini App data routes' budgets, the others by the sign-in's. Every answer is counted in `tg_api_responses_total{route,code_class}`.
  */
 import { ByteSize, Effect } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -96,8 +96,10 @@ export const layer = HttpRouter.use((router) =>
         return signedIn(record, yield* issueFor(record), session, extra)
       })
 
-    /** The claims of the request's bearer token, within the address's and then the user's limits. */
+    /** The claims of the request's bearer token, within the address's and then the user's sign-in limits. */
     const authenticated = authenticator(limits, tokens)
+    /** The same, within the Mini App data routes' roomier limits (`me`, `consents`). */
+    const appAuthenticated = authenticator(limits.app, tokens)
 
     yield* router.add("POST", "/v1/tg/exchange", route("exchange", Effect.gen(function*() {
       yield* limits.address
@@ -145,7 +147,7 @@ export const layer = HttpRouter.use((router) =>
     })))
 
     yield* router.add("GET", "/v1/tg/me", route("me", Effect.gen(function*() {
-      const claims = yield* authenticated
+      const claims = yield* appAuthenticated
       // The link as it is now, not as the token says: an unlinked account shows no platform data at once.
       const record = yield* identity.get(claims.tgUid)
       const userId = record?.platformUserId ?? null
@@ -174,14 +176,14 @@ export const layer = HttpRouter.use((router) =>
     })))
 
     yield* router.add("GET", "/v1/tg/consents", route("consents", Effect.gen(function*() {
-      const claims = yield* authenticated
+      const claims = yield* appAuthenticated
       const record = yield* identity.get(claims.tgUid)
       if (record === undefined) return yield* new Unauthenticated({ message: "unknown user" })
       return json(200, record.consents)
     })))
 
     yield* router.add("POST", "/v1/tg/consents", route("consents", Effect.gen(function*() {
-      const claims = yield* authenticated
+      const claims = yield* appAuthenticated
       const changes = yield* HttpServerRequest.schemaBodyJson(ConsentsBody, strict)
       const consents = yield* identity.setConsents(claims.tgUid, changes, "user")
       if (consents === undefined) return yield* new Unauthenticated({ message: "unknown user" })

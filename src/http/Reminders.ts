@@ -1,10 +1,12 @@
 /**
- * The Mini App's tournament reminders ("Remind me 5 minutes before"), with the sign-in's bearer token:
+ * The Mini App's tournament reminders ("Remind me 5 minutes before"), with the sign-in's bearer token, within the
+ * Mini App data routes' rate limits (`APP_RATE_PER_MIN_IP`, `APP_RATE_PER_MIN_USER`):
  * - `POST /v1/tg/reminders` `{"tournament_id"}`: `201` with the reminder; `200` with it when it was already set;
  *   `404 not_found` (no such upcoming tournament), `409 too_late` (it starts in less than 5 minutes),
  *   `409 no_chat` (the player never started the bot: there is no chat to remind in), `409 reminder_limit`.
  * - `GET /v1/tg/reminders`: `200 {"reminders":[...]}`, the pending ones, the soonest first.
- * - `DELETE /v1/tg/reminders/{tournament_id}`: `204`, whether one was pending or not (a retried cancel succeeds).
+ * - `DELETE /v1/tg/reminders/{tournament_id}`: `204`, whether one was pending or not (a retried cancel succeeds);
+ *   `400 invalid_request` "invalid tournament id" when the path's id is no platform id.
  * A reminder is `{"tournament_id","tournament_name","starts_at","rules_url","fire_at","status","created_at"}`.
  */
 import { ByteSize, Effect, Schema } from "effect"
@@ -20,13 +22,14 @@ import { errorResponse } from "./ErrorResponse.ts"
 
 export const ReminderBody = Schema.Struct({ tournament_id: TournamentId })
 
-const decodeTournamentId = Schema.decodeUnknownEffect(TournamentId)
+const isTournamentId = Schema.is(TournamentId)
 
 export const layer = HttpRouter.use((router) =>
   Effect.gen(function*() {
     const reminders = yield* Reminders
     const identity = yield* Identity
-    const authenticated = authenticator(yield* AuthLimits, yield* TokenIssuer)
+    // The Mini App's data routes' budgets: a player browsing tournaments taps often, and never uses up a sign-in.
+    const authenticated = authenticator((yield* AuthLimits).app, yield* TokenIssuer)
 
     const route = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
       apiRoute("reminders", maxBodySize, handler)
@@ -70,8 +73,8 @@ export const layer = HttpRouter.use((router) =>
     yield* router.add("DELETE", "/v1/tg/reminders/:tournament_id", route(Effect.gen(function*() {
       const claims = yield* authenticated
       const { tournament_id } = yield* HttpRouter.params
-      const tournamentId = yield* decodeTournamentId(tournament_id)
-      yield* reminders.cancel(claims.tgUid, tournamentId)
+      if (!isTournamentId(tournament_id)) return errorResponse(400, "invalid_request", "invalid tournament id", noStore)
+      yield* reminders.cancel(claims.tgUid, tournament_id, "app")
       return HttpServerResponse.empty({ status: 204, headers: noStore })
     })))
   })

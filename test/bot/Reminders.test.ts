@@ -2,18 +2,22 @@
  * "Remind me 5 minutes before" in the bot and the Mini App, on the reference platform: the button appears for
  * upcoming tournaments with time left; a tap sets one reminder (stored for the chat, due 5 minutes before the
  * start), a second tap answers "already set", too late / unknown / forged buttons get soft answers, the reminder
- * can be cancelled from its confirmation; an id too long for a button travels as a digest. The Mini App's routes
- * with a JWT: 201 / 200 (again) / list / 204, 401 without a token, 404 unknown, 409 too late, no chat, limit.
+ * can be cancelled from its confirmation; an id too long for a button travels as a digest; a tap handled again
+ * after its reply failed answers as the first run did. The Mini App's routes with a JWT: 201 / 200 (again) / list
+ * / 204, 401 without a token, 404 unknown, 409 too late, no chat, limit, 400 for a malformed id; their rate
+ * limit is apart from the sign-in's.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Crypto from "node:crypto"
 import * as Postgres from "../../layers/Postgres.ts"
+import * as CallbackData from "../../src/bot/CallbackData.ts"
 import { en } from "../../src/bot/texts/en.ts"
 import { it as italian } from "../../src/bot/texts/it.ts"
 import { UpdateBuilders } from "../../src/emulator/index.ts"
 import { seed } from "../../services/platform/Seed.ts"
+import { reminderFields } from "../../services/Reminders.ts"
 import { startBotGateway } from "../support/EmulatorGateway.ts"
 import { initDataFor } from "../support/TelegramSigning.ts"
 
@@ -24,12 +28,13 @@ const buttons = (markup: unknown): ReadonlyArray<Button> =>
 /** A tournament id of 62 characters: fits the template, not a 64-byte button with its prefix. */
 const longId = `t-${"long-".repeat(12)}`
 
-const setup = (label: string) =>
+const setup = (label: string, extra: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const { emulator, url, env, databaseUrl } = yield* startBotGateway(label, {
       PUBLIC_URL: "https://casino.example.com",
       JWT_KEY_ENCRYPTION_KEY: Crypto.randomBytes(32).toString("base64"),
-      REMINDERS_PER_USER: "2"
+      REMINDERS_PER_USER: "2",
+      ...extra
     })
     const services = yield* Layer.build(Postgres.layerUrl(Redacted.make(databaseUrl)))
     const sql = <A, E>(use: (sql: SqlClient) => Effect.Effect<A, E>) =>
@@ -64,21 +69,43 @@ const setup = (label: string) =>
         const text = await response.text()
         return { status: response.status, body: text === "" ? null : JSON.parse(text) as Record<string, unknown> }
       })
-    /** Signs in as `user` from the Mini App; `fromChat`: opened from the bot's chat (so the chat is known). */
+    /** The Mini App's sign-in as `user`; `fromChat`: opened from the bot's chat (so the chat is known). */
+    const exchange = (user: number, fromChat: boolean) =>
+      call("POST", "/v1/tg/exchange", {
+        init_data: initDataFor({ id: user, first_name: "P" }, env.BOT_TOKEN!, Math.floor(Date.now() / 1000),
+          fromChat ? { chat_type: "sender" } : {})
+      })
+    /** Signs in as `user` from the Mini App; answers the bearer header. */
     const signIn = (user: number, fromChat: boolean) =>
-      Effect.map(
-        call("POST", "/v1/tg/exchange", {
-          init_data: initDataFor({ id: user, first_name: "P" }, env.BOT_TOKEN!, Math.floor(Date.now() / 1000),
-            fromChat ? { chat_type: "sender" } : {})
-        }),
-        (response) => ({ authorization: `Bearer ${(response.body as { jwt: string }).jwt}` })
-      )
-    return { emulator, press, reminders, call, signIn }
+      Effect.map(exchange(user, fromChat), (response) => ({
+        authorization: `Bearer ${(response.body as { jwt: string }).jwt}`
+      }))
+    return { emulator, press, reminders, call, exchange, signIn, sql }
   })
 
 const codeOf = (body: unknown) => (body as { error: { code: string } }).error.code
 
 describe("tournament reminders", () => {
+  it("a reminder's title: one line, at most 100 UTF-16 units, cut between graphemes; no title: the id, clipped too", () => {
+    const tournament = (id: string, title: string) => ({
+      id, title, startsAt: "2026-12-01T20:00:00Z", endsAt: "2026-12-01T21:00:00Z", status: "upcoming" as const,
+      prizePool: null, rulesUrl: null
+    })
+    // 98 letters, then emoji of two units each (a family of several code points, a flag): none may be split.
+    for (const emoji of ["😀", "👨‍👩‍👧", "🇮🇹"]) {
+      const name = reminderFields(tournament("t-1", `${"a".repeat(98)}${emoji.repeat(3)}`)).tournamentName
+      assert.isAtMost(name.length, 100)
+      assert.strictEqual(name, `${"a".repeat(98)}…`, emoji)
+    }
+    const fits = reminderFields(tournament("t-1", `${"a".repeat(96)}😀😀`)).tournamentName
+    assert.strictEqual(fits, `${"a".repeat(96)}😀😀`, "100 units: kept whole")
+    const multiline = reminderFields(tournament("t-1", "  Big\r\nCup\t ")).tournamentName
+    assert.strictEqual(multiline, "Big Cup")
+    const id = `t-${"x".repeat(126)}`
+    const untitled = reminderFields(tournament(id, " \n ")).tournamentName
+    assert.strictEqual(untitled, `${id.slice(0, 99)}…`)
+  })
+
   it.live("the bot: Remind me for upcoming tournaments with time left; set once, already set, cancel; soft answers", () =>
     Effect.gen(function*() {
       const { emulator, press, reminders } = yield* setup("t-remind-bot")
@@ -134,14 +161,56 @@ describe("tournament reminders", () => {
       const forged = ["v1:tournaments:remind:", "v1:tournaments:remind:bad id", "v1:tournaments:remind:~short",
         "v1:tournaments:remind:a:b", "v1:tournaments:remind"]
       for (const data of forged) yield* press(chat, data)
-      const answered = yield* emulator.awaitCalls((c) => c.method === "answerCallbackQuery", 9 + forged.length)
-      assert.deepStrictEqual(answered.slice(-forged.length).map((c) => c.params["text"]), forged.map(() => en.staleButton))
-      assert.lengthOf(yield* emulator.messages(chat), 9, "no message for a forged button")
+      // One more tap with an answer: handled in order after the forged ones, so they have been handled by then.
+      yield* press(chat, "v1:tournaments:unremind:t-live-cup")
+      const after = yield* emulator.awaitMessages(chat, 10)
+      const answered = yield* emulator.awaitCalls((c) => c.method === "answerCallbackQuery", 10 + forged.length)
+      assert.deepStrictEqual(answered.slice(9, 9 + forged.length).map((c) => c.params["text"]), forged.map(() => en.staleButton))
+      assert.strictEqual(after[9]!.text, en.reminderNotSet)
+      assert.lengthOf(yield* emulator.messages(chat), 10, "no message for a forged button")
 
       // In Italian for an Italian player.
       yield* press(952, "v1:tournaments:remind:t-live-cup", "it")
       const [italianSet] = yield* emulator.awaitMessages(952, 1)
       assert.strictEqual(italianSet!.text, italian.reminderSet.replace("{title}", "Live Casino Cup"))
+    }), 60_000)
+
+  it.live("a tap handled twice (its reply failed once) answers as the first run did: set, then cancelled", () =>
+    Effect.gen(function*() {
+      const { emulator, press, reminders, sql } = yield* setup("t-remind-rerun")
+      const chat = 955
+      // A title with what `String.replace` would read as patterns: shown as it is.
+      yield* sql((q) => q`UPDATE ref_tournaments SET title = 'Live $& Cup $1' WHERE id = 't-live-cup'`)
+      const failures = Effect.map(emulator.calls, (calls) => calls.filter((c) => c.method === "sendMessage" && c.status === 500))
+      /** Presses `data` while every reply fails; answers the text the first run tried to send. */
+      const pressFailingOnce = (data: string) =>
+        Effect.gen(function*() {
+          const before = (yield* failures).length
+          yield* emulator.configureFaults({ errorRate: 1, errorStatus: 500, methods: ["sendMessage"] })
+          yield* press(chat, data)
+          const failed = yield* emulator.awaitCalls((c) => c.method === "sendMessage" && c.status === 500, before + 1)
+          yield* emulator.configureFaults({ errorRate: 0 })
+          return failed[before]!.params["text"]
+        })
+
+      for (const [i, [tournamentId, title]] of [["t-live-cup", "Live $& Cup $1"], [longId, "Long Name Cup"]].entries()) {
+        // The long id travels as a digest, matched against the upcoming list, then against the player's reminders.
+        const remind = CallbackData.encodeWithId("tournaments", "remind", tournamentId!)
+        assert.strictEqual(remind.includes(":~"), tournamentId === longId)
+        assert.strictEqual(yield* pressFailingOnce(remind), en.reminderSet.replace("{title}", () => title!))
+        const set = (yield* emulator.awaitMessages(chat, 2 * i + 1, { timeout: "20 seconds" }))[2 * i]!
+        assert.strictEqual(set.text, en.reminderSet.replace("{title}", () => title!), "the re-run: set, not already set")
+        assert.deepStrictEqual((yield* reminders(tournamentId!)).map((r) => r.status), ["pending"])
+
+        const [cancel] = buttons(set.reply_markup).map((b) => b.callback_data!)
+        assert.strictEqual(yield* pressFailingOnce(cancel!), en.reminderCancelled)
+        const cancelled = (yield* emulator.awaitMessages(chat, 2 * i + 2, { timeout: "20 seconds" }))[2 * i + 1]!
+        assert.strictEqual(cancelled.text, en.reminderCancelled, "the re-run: cancelled, not 'no reminder'")
+        assert.deepStrictEqual((yield* reminders(tournamentId!)).map((r) => r.status), ["cancelled"])
+      }
+      // Another tap (another update) finds nothing to cancel.
+      yield* press(chat, "v1:tournaments:unremind:t-live-cup")
+      assert.strictEqual((yield* emulator.awaitMessages(chat, 5))[4]!.text, en.reminderNotSet)
     }), 60_000)
 
   it.live("the Mini App: set (201, then 200), list, cancel (204); 401 without a token; 404, 409 too late, no chat, limit", () =>
@@ -201,5 +270,29 @@ describe("tournament reminders", () => {
       const stranger = yield* signIn(962, false)
       const noChat = yield* call("POST", "/v1/tg/reminders", { tournament_id: "t-live-cup" }, stranger)
       assert.deepStrictEqual([noChat.status, codeOf(noChat.body)], [409, "no_chat"])
+
+      // A path id that is no platform id.
+      const malformed = yield* call("DELETE", `/v1/tg/reminders/${encodeURIComponent("bad id")}`, undefined, player)
+      assert.deepStrictEqual([malformed.status, codeOf(malformed.body)], [400, "invalid_request"])
+      assert.strictEqual((malformed.body as { error: { message: string } }).error.message, "invalid tournament id")
+    }), 60_000)
+
+  it.live("the Mini App's data routes have their own budget: using it up leaves the sign-in's alone", () =>
+    Effect.gen(function*() {
+      const { call, exchange } = yield* setup("t-remind-budget", {
+        APP_RATE_PER_MIN_USER: "3",
+        AUTH_RATE_PER_MIN_USER: "2",
+        AUTH_RATE_PER_MIN_IP: "2"
+      })
+      const first = yield* exchange(971, true)
+      assert.strictEqual(first.status, 200)
+      const player = { authorization: `Bearer ${(first.body as { jwt: string }).jwt}` }
+      const statuses: Array<number> = []
+      for (let i = 0; i < 3; i++) statuses.push((yield* call("GET", "/v1/tg/reminders", undefined, player)).status)
+      const limited = yield* call("GET", "/v1/tg/me", undefined, player)
+      assert.deepStrictEqual([...statuses, limited.status], [200, 200, 200, 429], "reminders and me share the app's budget")
+      assert.strictEqual(codeOf(limited.body), "rate_limited")
+      // Neither the address's nor the user's sign-in budget (2 each) was touched: a second sign-in passes.
+      assert.strictEqual((yield* exchange(971, true)).status, 200)
     }), 60_000)
 })

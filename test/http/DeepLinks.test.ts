@@ -66,7 +66,8 @@ describe("deep links", () => {
         ["link_account for an hour and a day", { action: "link_account", platform_user_id: "u", ttl_s: 90_000 }],
         ["campaign without its ids", { action: "campaign", params: { affiliate_id: "a" } }],
         ["an id with spaces", { ...campaign, params: { ...campaign.params, click_id: "a b" } }],
-        ["an unknown field", { ...campaign, extra: 1 }]
+        ["an unknown field", { ...campaign, extra: 1 }],
+        ["params on an action that takes none", { action: "link_account", platform_user_id: "u", params: { x: 1 } }]
       ]
       for (const [label, body] of refused) {
         const response = yield* create(body)

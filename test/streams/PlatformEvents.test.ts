@@ -8,6 +8,7 @@
  * - bad events (not JSON, no `user_id` or `idempotency_key`, unknown template, a missing or wrong variable) are
  *   dead-lettered with a reason, and the consumer goes on;
  * - events a crashed notifier read and never acknowledged are sent by another, once;
+ * - a tournament's reminder reaches a player once, and never after the start;
  * - a Postgres outage leaves events pending (not dead-lettered) until it ends;
  * - the event's `traceparent` continues into the queued message.
  */
@@ -178,6 +179,29 @@ describe("platform events to notifications", () => {
       yield* identity.unlink(7_700_001, "user")
       yield* settled(4)
       assert.lengthOf(yield* emulator.messages(7_700_001), 1, "nothing after the unlink, though already queued")
+    }))
+
+  it.live("a tournament's reminders are one message per player, and none once the tournament has started", () =>
+    Effect.gen(function*() {
+      const { emulator, identity, append, settled } = yield* setup("t-events-reminder")
+      yield* identity.link({ telegramUserId: 7_800_001, platformUserId: "u-1", chatId: 7_800_001 }, "platform")
+      yield* identity.setConsents(7_800_001, { tournaments: true }, "user")
+      const reminder = (id: string, startsAt: number, key: string) => ({
+        type: "tournament_reminder",
+        user_id: "u-1",
+        vars: { tournament_id: id, tournament_name: id, starts_at: new Date(startsAt).toISOString() },
+        idempotency_key: key
+      })
+      yield* append(reminder("t-started", Date.now() - 60_000, "a"))
+      // Two producers remind of the same start under their own keys: the player reads it once.
+      const soon = Date.now() + 600_000
+      yield* append(reminder("t-soon", soon, "b"))
+      yield* append(reminder("t-soon", soon, "c"))
+      yield* emulator.awaitMessages(7_800_001, 1)
+      yield* settled(3)
+      const messages = yield* emulator.messages(7_800_001)
+      assert.lengthOf(messages, 1)
+      assert.include(messages[0]!.text!, "t-soon")
     }))
 
   it.live("bad events are dead-lettered with a reason and the consumer goes on", () =>

@@ -1,16 +1,19 @@
 /**
  * Tournament reminders fired by the notifier role, sent by the sender role, against the Bot API emulator:
- * - two processes (`ROLES=notifier,sender`): reminders due at T are each delivered once, within 1 s after T
- *   (not before), as the `tournament_reminder` message;
+ * - two processes (`ROLES=notifier,sender`): a reminder set for T fires once at T: queued within a second of T and
+ *   never before (`fired_at - fire_at`, the database's clock), and delivered within a second of T;
  * - what a process killed between queueing a reminder's message and committing leaves (the message in the
  *   outbox, the reminder still pending and due) is sent once when a process starts;
  * - reminders that fell due while no process ran fire when one starts; one whose tournament has started by then
  *   is skipped, not sent;
  * - pending reminders follow their tournament when the platform moves or renames it; a chat that blocked the bot
- *   is skipped as `unreachable`.
+ *   is skipped as `unreachable`;
+ * - a tournament that left the upcoming list (cancelled, or started early) on two passes in a row has its
+ *   reminders skipped (`not_upcoming`, `started`), never fired; missing once (a glitch), they stay;
+ * - one reminder that keeps failing is skipped as `error` while the others fire.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Exit, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Postgres from "../../layers/Postgres.ts"
 import * as RedisLayer from "../../layers/Redis.ts"
@@ -24,6 +27,7 @@ import { Reminders } from "../../services/Reminders.ts"
 import { Emulator } from "../../src/emulator/index.ts"
 import { Templates } from "../../src/notify/Templates.ts"
 import { Keys } from "../../streams/Keys.ts"
+import { assignment } from "../../streams/Ownership.ts"
 import { config, gatewayEnv, redisClient, redisUrl, testDatabase, testPrefix } from "../support/Infra.ts"
 import { eventually, spawnNode } from "../support/Processes.ts"
 
@@ -102,7 +106,15 @@ const setup = (label: string) =>
       }
       return { queued, settled }
     })
-    /** Starts `n` gateway processes; waits until their senders have joined. */
+    const keys = Keys.make(prefix, partitions)
+    /** Every outbox partition held by the member the balanced assignment gives it (no hand-over under way). */
+    const settledOwners = Effect.promise(async () => {
+      const members = await redis.zrange(keys.outboxMembers, "0", "-1")
+      const expected = assignment(members, partitions)
+      const holders = await Promise.all(Array.from({ length: partitions }, (_, p) => redis.get(keys.outboxLease(p))))
+      return holders.every((holder, p) => holder !== null && holder.split("|")[0] === expected[p])
+    })
+    /** Starts `n` gateway processes; waits until their senders have joined and own the outbox as assigned. */
     const start = (n: number) =>
       Effect.gen(function*() {
         const children = yield* Effect.forEach(Array.from({ length: n }), () => spawnNode("src/main.ts", env), {
@@ -111,23 +123,54 @@ const setup = (label: string) =>
         yield* eventually(`${n} processes running`, Effect.gen(function*() {
           const exited = children.find((c) => c.process.exitCode !== null)
           if (exited !== undefined) return yield* Effect.die(new Error(`a gateway process exited: ${exited.output()}`))
-          return (yield* Effect.promise(() => redis.zcard(`${prefix}outbox:members`))) === n
+          return (yield* Effect.promise(() => redis.zcard(keys.outboxMembers))) === n
+        }), 60_000)
+        // Each partition with a stable owner: true on every look for a whole second.
+        let since: number | undefined
+        yield* eventually("every outbox partition with a stable owner", Effect.map(settledOwners, (settled) => {
+          since = settled ? since ?? Date.now() : undefined
+          return since !== undefined && Date.now() - since >= 1000
         }), 60_000)
         return children
       })
-    return { emulator, sql, reminders, context, player, tournament, remind, statuses, outbox, start }
+    /** The chats of every message in the notify lane's streams, read or not. */
+    const queuedChats = Effect.promise(async () => {
+      const chats: Array<number> = []
+      for (let p = 0; p < partitions; p++) {
+        for (const [, fields] of await redis.xrange(keys.outbox("notify", p), "-", "+")) {
+          const at = fields.indexOf("chat")
+          if (at >= 0) chats.push(Number(fields[at + 1]))
+        }
+      }
+      return chats.sort((a, b) => a - b)
+    })
+    return { emulator, sql, reminders, context, player, tournament, remind, statuses, outbox, start, keys, queuedChats }
   })
 
 describe("tournament reminders fired by the notifier", () => {
-  it.live("two processes: reminders due at T are each delivered once, within 1 s after T", () =>
+  it.live("two processes: a reminder set for T fires once at T (queued within 1 s, never before; received within 1 s)", () =>
     Effect.gen(function*() {
-      const { emulator, player, tournament, remind, statuses, outbox, start } = yield* setup("t-remind-fire")
+      const { emulator, sql, player, tournament, remind, statuses, outbox, start, keys } = yield* setup("t-remind-fire")
       const chats = [971, 972, 973, 974]
-      yield* Effect.forEach(chats, player, { discard: true })
+      // A warm-up chat in the outbox partition of each chat: both processes have sent before T.
+      const warmups = chats.map((chat, i) => {
+        let warm = 5000 + i * 1000
+        while (keys.partitionOf(warm) !== keys.partitionOf(chat)) warm++
+        return warm
+      })
+      yield* Effect.forEach([...chats, ...warmups], player, { discard: true })
       yield* start(2)
 
+      // Warm-up: one reminder per warm-up chat, 150 ms apart, so both notifiers and every sender fire once first.
+      const w = Date.now() + 1000
+      for (const [i, chat] of warmups.entries()) {
+        yield* tournament(`t-warm-${i}`, `Warm-up ${i}`, w + i * 150 + leadMs)
+        yield* remind(chat, `t-warm-${i}`)
+      }
+      for (const chat of warmups) yield* emulator.awaitMessages(chat, 1, { timeout: "20 seconds" })
+
       // Three players of one tournament due at T, one of another due 1.5 s later.
-      const t = Date.now() + 3000
+      const t = Date.now() + 2000
       yield* tournament("t-race", "Reminder Race", t + leadMs)
       yield* tournament("t-cup", "Second Cup", t + 1500 + leadMs)
       for (const chat of chats.slice(0, 3)) assert.strictEqual((yield* remind(chat, "t-race")).fireAt.getTime(), t)
@@ -138,19 +181,28 @@ describe("tournament reminders fired by the notifier", () => {
         const [message] = yield* emulator.awaitMessages(chat, 1, { timeout: "20 seconds" })
         const lateness = message!.receivedAt - due.get(chat)!
         assert.isAtLeast(lateness, 0, `chat ${chat}: not before its time`)
-        assert.isBelow(lateness, 1000, `chat ${chat}: within 1 s of its time (${lateness.toFixed(0)} ms)`)
+        assert.isBelow(lateness, 1000, `chat ${chat}: received within 1 s of its time (${lateness.toFixed(0)} ms)`)
         assert.include(message!.text, chat === 974 ? "Second Cup" : "Reminder Race")
       }
       yield* eventually("every reminder fired and every message sent", Effect.gen(function*() {
         const rows = yield* statuses
         return rows.every(([, , status]) => status === "fired") && (yield* outbox).settled
       }))
-      for (const chat of chats) assert.lengthOf(yield* emulator.messages(chat), 1, `chat ${chat}: once`)
-      assert.strictEqual((yield* outbox).queued, chats.length, "each reminder queued by one process only")
+      // The scheduler's own precision, by the database's clock.
+      const fired = yield* sql<{ telegram_user_id: string; late_ms: number }>`
+        SELECT telegram_user_id, (extract(epoch FROM fired_at - fire_at) * 1000)::float8 AS late_ms
+        FROM reminders WHERE tournament_id IN ('t-race', 't-cup') ORDER BY telegram_user_id`
+      assert.lengthOf(fired, chats.length)
+      for (const row of fired) {
+        assert.isAtLeast(Number(row.late_ms), 0, `reminder of ${row.telegram_user_id}: not queued before its time`)
+        assert.isBelow(Number(row.late_ms), 1000, `reminder of ${row.telegram_user_id}: queued within 1 s (${Number(row.late_ms).toFixed(0)} ms)`)
+      }
+      for (const chat of [...chats, ...warmups]) assert.lengthOf(yield* emulator.messages(chat), 1, `chat ${chat}: once`)
+      assert.strictEqual((yield* outbox).queued, chats.length + warmups.length, "each reminder queued by one process only")
       const [first] = yield* emulator.messages(971)
       const markup = first!.reply_markup as { inline_keyboard: Array<Array<{ text: string; web_app?: { url: string } }>> }
       assert.strictEqual(markup.inline_keyboard[0]![0]!.web_app?.url, "https://casino.example.com/app/#/tournament/t-race")
-    }), 90_000)
+    }), 120_000)
 
   it.live("after a crash between queueing and commit, and after downtime: sent once, started tournaments skipped", () =>
     Effect.gen(function*() {
@@ -236,5 +288,87 @@ describe("tournament reminders fired by the notifier", () => {
       ])
       assert.strictEqual(yield* scheduler.fireDue(), 0, "taken once")
       assert.lengthOf(yield* emulator.messages(992), 0)
+    }), 30_000)
+
+  it.live("a tournament gone from the upcoming list twice in a row (cancelled, or started early): its reminders are skipped, never fired", () =>
+    Effect.gen(function*() {
+      const { sql, context, player, tournament, remind, statuses, queuedChats } = yield* setup("t-remind-gone")
+      yield* Effect.forEach([1001, 1002, 1003], player, { discard: true })
+      const startsAt = Date.now() + 3_600_000
+      yield* tournament("t-cancelled", "Cancelled Cup", startsAt)
+      yield* tournament("t-early", "Early Cup", startsAt)
+      yield* tournament("t-glitch", "Glitch Cup", startsAt)
+      yield* remind(1001, "t-cancelled")
+      yield* remind(1002, "t-early")
+      yield* remind(1003, "t-glitch")
+      const scheduler = yield* Effect.provide(ReminderScheduler.make, context)
+      const pending = (id: string) => [id, 1001 + ["t-cancelled", "t-early", "t-glitch"].indexOf(id), "pending", null] as const
+
+      // The platform cancels one (gone), starts one early (running now); one is missing for one pass only.
+      yield* sql`DELETE FROM ref_tournaments WHERE id IN ('t-cancelled', 't-glitch')`
+      yield* sql`UPDATE ref_tournaments SET starts_at = now() - interval '1 minute' WHERE id = 't-early'`
+      yield* scheduler.follow()
+      assert.deepStrictEqual(yield* statuses, [pending("t-cancelled"), pending("t-early"), pending("t-glitch")],
+        "missing once: maybe a glitch, nothing skipped")
+      yield* tournament("t-glitch", "Glitch Cup", startsAt)
+      yield* scheduler.follow()
+      assert.deepStrictEqual(yield* statuses, [
+        ["t-cancelled", 1001, "skipped", "not_upcoming"],
+        ["t-early", 1002, "skipped", "started"],
+        pending("t-glitch")
+      ])
+
+      // Due now, the skipped ones are not taken: only the one still pending fires.
+      yield* sql`UPDATE reminders SET fire_at = now() - interval '1 second'`
+      assert.strictEqual(yield* scheduler.fireDue(), 1)
+      assert.deepStrictEqual(yield* statuses, [
+        ["t-cancelled", 1001, "skipped", "not_upcoming"],
+        ["t-early", 1002, "skipped", "started"],
+        ["t-glitch", 1003, "fired", null]
+      ])
+      assert.deepStrictEqual(yield* queuedChats, [1003], "no message for a skipped reminder")
+
+      // Purged 30 days after they ended, however long before that they were set.
+      yield* sql`UPDATE reminders SET created_at = now() - interval '40 days'`
+      yield* sql`UPDATE reminders SET fired_at = now() - interval '31 days' WHERE tournament_id = 't-cancelled'`
+      yield* scheduler.purge
+      assert.deepStrictEqual((yield* statuses).map(([id]) => id), ["t-early", "t-glitch"])
+    }), 30_000)
+
+  it.live("a reminder that keeps failing is skipped as 'error' while the others fire", () =>
+    Effect.gen(function*() {
+      const { sql, context, player, tournament, remind, statuses } = yield* setup("t-remind-error")
+      yield* Effect.forEach([1011, 1012], player, { discard: true })
+      // One bad row: marking it fired always fails (a trigger), as a reminder no process can fire would.
+      yield* sql.unsafe(`
+        CREATE FUNCTION refuse_bad_reminder() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.tournament_id = 't-bad' AND NEW.status = 'fired' THEN RAISE EXCEPTION 'bad reminder'; END IF;
+          RETURN NEW;
+        END $$`)
+      yield* sql.unsafe(`CREATE TRIGGER refuse_bad_reminder BEFORE UPDATE ON reminders
+                         FOR EACH ROW EXECUTE FUNCTION refuse_bad_reminder()`)
+      const now = Date.now()
+      yield* tournament("t-bad", "Bad Cup", now + 300 + leadMs)
+      yield* tournament("t-good", "Good Cup", now + 400 + leadMs)
+      yield* remind(1011, "t-bad")
+      yield* remind(1012, "t-good")
+      yield* eventually("both due", Effect.sync(() => Date.now() > now + 500), 10_000)
+      const scheduler = yield* Effect.provide(ReminderScheduler.make, context)
+
+      // The batch fails as a whole: both stay pending.
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(scheduler.fireDue())))
+      assert.deepStrictEqual((yield* statuses).map(([, , status]) => status), ["pending", "pending"])
+
+      // One by one: the good one fires at once; the bad one, failing on its own three times, is skipped.
+      const failures = new Map<string, number>()
+      assert.strictEqual(yield* scheduler.fireOneByOne(failures), 1)
+      assert.deepStrictEqual(yield* statuses, [["t-bad", 1011, "pending", null], ["t-good", 1012, "fired", null]])
+      assert.strictEqual(yield* scheduler.fireOneByOne(failures), 1)
+      assert.deepStrictEqual((yield* statuses)[0], ["t-bad", 1011, "pending", null])
+      assert.strictEqual(yield* scheduler.fireOneByOne(failures), 1)
+      assert.deepStrictEqual(yield* statuses, [["t-bad", 1011, "skipped", "error"], ["t-good", 1012, "fired", null]])
+      assert.strictEqual(yield* scheduler.fireOneByOne(failures), 0, "nothing left to fire")
+      assert.strictEqual(failures.size, 0)
     }), 30_000)
 })

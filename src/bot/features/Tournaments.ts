@@ -14,7 +14,6 @@ import type { Language, Texts } from "../texts/index.ts"
 
 export const tournaments = new Composer<BotContext>()
 
-
 tournaments.chatType("private").callbackQuery("v1:tournaments:list", async (ctx) => {
   await answerQuery(ctx)
   const list = await ctx.deps.tournaments()
@@ -72,10 +71,11 @@ tournaments.chatType("private").callbackQuery(/^v1:tournaments:(remind|unremind)
 
 const reminderText = (answer: ReminderAnswer, texts: Texts): string => {
   switch (answer.result) {
+    // A replacer function: a title is inserted as it is, `$&` and the like included.
     case "set":
-      return texts.reminderSet.replace("{title}", clip(answer.title))
+      return texts.reminderSet.replace("{title}", () => clip(answer.title))
     case "already_set":
-      return texts.reminderAlreadySet.replace("{title}", clip(answer.title))
+      return texts.reminderAlreadySet.replace("{title}", () => clip(answer.title))
     case "too_late":
       return texts.reminderTooLate
     case "not_found":
