@@ -33,10 +33,10 @@ import {
   MailingBusy,
   MailingError,
   MailingNotFound,
+  type MailingRow,
   type MailingStatus,
   type NewMailing,
   PausedTooLong,
-  type Progress,
   progressOf,
   resumableHours
 } from "./mailings/Model.ts"
@@ -73,7 +73,7 @@ export class Mailings extends Context.Service<Mailings, {
       const row = (id: string) =>
         Effect.gen(function*() {
           if (!uuidPattern.test(id)) return yield* notFound(id)
-          const rows = yield* sql<Row>`SELECT * FROM mailings WHERE id = ${id}`
+          const rows = yield* sql<MailingRow>`SELECT * FROM mailings WHERE id = ${id}`
           if (rows[0] === undefined) return yield* notFound(id)
           return rows[0]
         })
@@ -245,7 +245,7 @@ export class Mailings extends Context.Service<Mailings, {
       })
 
       const list = Effect.fn("Mailings.list")(function*(options: { readonly limit: number; readonly status?: MailingStatus | undefined }) {
-        const rows = yield* sql<Row>`
+        const rows = yield* sql<MailingRow>`
           SELECT * FROM mailings ${options.status === undefined ? sql`` : sql`WHERE status = ${options.status}`}
           ORDER BY created_at DESC LIMIT ${options.limit}
         `
@@ -269,35 +269,8 @@ type Current = {
   readonly paused_long: boolean | null
 }
 
-type Row = {
-  readonly id: string
-  readonly name: string | null
-  readonly template: string
-  readonly vars: Record<string, unknown>
-  readonly consent: ConsentType | null
-  readonly segment: Record<string, unknown>
-  readonly status: MailingStatus
-  readonly pause_reason: string | null
-  readonly send_at: Date | null
-  readonly wave_size: number
-  readonly wave_pause_ms: number
-  readonly jitter_ms: number
-  readonly max_block_rate: number
-  readonly max_failure_rate: number
-  readonly min_sample: number
-  readonly recipients: number
-  readonly waves: number
-  readonly next_wave_at: Date
-  readonly created_by: string | null
-  readonly created_at: Date
-  readonly started_at: Date | null
-  readonly paused_at: Date | null
-  readonly finished_at: Date | null
-  /** The counts kept when the recipients were purged (`Runner.ts`); null while they are there. */
-  readonly final_progress: Progress | null
-}
 
-const toRecord = (row: Row): MailingRecord => ({
+const toRecord = (row: MailingRow): MailingRecord => ({
   id: row.id,
   name: row.name,
   template: row.template,

@@ -12,7 +12,7 @@
  * whose `Sender` answers from the idempotency record instead of sending again. A partition handed over lets
  * its waiting messages go at once (the next owner claims them), so a mailing does not stall while senders join.
  *
- * Right before its request (once the permit is granted), a notification is looked at once more: not sent when the
+ * Before its permit (and again if the permit kept it waiting), a notification is looked at once more: not sent when the
  * player unlinked the chat or turned the consent off meanwhile (`guard`, see `OutboxGuard`), or when its deadline
  * passed (`not_after`: a tournament reminder after the start).
  *
@@ -132,7 +132,7 @@ export class OutboxSender extends Context.Service<OutboxSender, {
           const call = decodeQueuedCall(entry.message)
           if (Option.isNone(call)) return yield* deadLetter(entry, "malformed outbox entry", 0)
           // A notification may wait in the outbox a while (a backlog, the chat's own pace): the player may have
-          // unlinked or said no meanwhile. Looked at once the permit is granted, right before the request.
+          // unlinked or said no meanwhile. The sender looks before taking a permit, and again if it waited long.
           // A message with a deadline (a reminder: the tournament's start) is not sent once it has passed.
           const guard = entry.guard === undefined ? Option.none() : decodeGuard(entry.guard)
           const notAfter = entry.notAfter === undefined ? undefined : Number(entry.notAfter)

@@ -191,3 +191,32 @@ export class MailingError extends Schema.TaggedError<MailingError>()("MailingErr
     return this.reason.message
   }
 }
+
+/** A row of `mailings`, as the driver gives it. */
+export type MailingRow = {
+  readonly id: string
+  readonly name: string | null
+  readonly template: string
+  readonly vars: Record<string, unknown>
+  readonly consent: ConsentType | null
+  readonly segment: Record<string, unknown>
+  readonly status: MailingStatus
+  readonly pause_reason: string | null
+  readonly send_at: Date | null
+  readonly wave_size: number
+  readonly wave_pause_ms: number
+  readonly jitter_ms: number
+  readonly max_block_rate: number
+  readonly max_failure_rate: number
+  readonly min_sample: number
+  readonly recipients: number
+  readonly waves: number
+  readonly next_wave_at: Date
+  readonly created_by: string | null
+  readonly created_at: Date
+  readonly started_at: Date | null
+  readonly paused_at: Date | null
+  readonly finished_at: Date | null
+  /** The counts kept when the recipients were purged (`Runner.ts`); null while they are there. */
+  readonly final_progress: Progress | null
+}

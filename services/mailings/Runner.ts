@@ -30,9 +30,8 @@ import { Duration, Effect, Layer, Metric, Random } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Metrics from "../../src/metrics.ts"
 import { Templates } from "../../src/notify/Templates.ts"
-import type { ConsentType } from "../Identity.ts"
 import { type Delivery, Notifications, type SkipReason } from "../Notifications.ts"
-import type { RecipientStatus } from "./Model.ts"
+import type { MailingRow, RecipientStatus } from "./Model.ts"
 import { receiptOf } from "./Receipts.ts"
 import * as Segments from "./Segments.ts"
 import * as Sweeps from "./Sweeps.ts"
@@ -54,20 +53,9 @@ const idleMs = 1000
 const flowCheckMs = 250
 const completionCheckMs = 1000
 
-type Due = {
-  readonly id: string
-  readonly template: string
-  readonly vars: Record<string, unknown>
-  readonly consent: ConsentType | null
-  readonly wave_size: number
-  readonly wave_pause_ms: number
-  readonly jitter_ms: number
-  readonly max_block_rate: number
-  readonly max_failure_rate: number
-  readonly min_sample: number
-  readonly waves: number
-  readonly judged_wave: number
-}
+/** What the runner reads of a due mailing. */
+type Due = Pick<MailingRow, "id" | "template" | "vars" | "consent" | "wave_size" | "wave_pause_ms" | "jitter_ms" |
+  "max_block_rate" | "max_failure_rate" | "min_sample" | "waves"> & { readonly judged_wave: number }
 
 type WaveStats = {
   readonly wave: number

@@ -31,13 +31,13 @@ import * as Roles from "../../layers/Roles.ts"
 import * as Telemetry from "../../layers/Telemetry.ts"
 import { Notifications } from "../../services/Notifications.ts"
 import * as Runner from "../../services/mailings/Runner.ts"
-import { Emulator } from "../../src/emulator/index.ts"
 import type { mailingJson } from "../../src/http/Mailings.ts"
 import { Templates } from "../../src/notify/Templates.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { Outbox } from "../../streams/Outbox.ts"
 import { startGateway } from "../support/Gateway.ts"
-import { config, gatewayEnv, testDatabase, testPrefix } from "../support/Infra.ts"
+import { emulatorSetup } from "../support/EmulatorGateway.ts"
+import { config } from "../support/Infra.ts"
 import { eventually } from "../support/Processes.ts"
 
 const token = "internal-token-0123456789abcdefghijklmnop"
@@ -59,14 +59,10 @@ const setup = (
   roles: { readonly notifier?: boolean; readonly sender?: boolean } = {}
 ) =>
   Effect.gen(function*() {
-    const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
-    const prefix = yield* testPrefix(label)
-    const databaseUrl = yield* testDatabase
-    const env = gatewayEnv({
-      prefix,
-      databaseUrl,
-      apiRoot: emulator.url,
-      extra: { BOT_TOKEN: emulator.token, INTERNAL_API_TOKEN: token, PUBLIC_URL: site, ...extra }
+    const { emulator, databaseUrl, env } = yield* emulatorSetup(label, {
+      INTERNAL_API_TOKEN: token,
+      PUBLIC_URL: site,
+      ...extra
     })
     const sql = Context.get(
       yield* Layer.build(Postgres.layerUrl(Redacted.make(databaseUrl)).pipe(Layer.provide(config(env)))),

@@ -7,23 +7,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Postgres from "../../layers/Postgres.ts"
-import { Emulator } from "../../src/emulator/index.ts"
 import { Identity } from "../../services/Identity.ts"
 import { startGateway } from "../support/Gateway.ts"
-import { config, gatewayEnv, testDatabase, testPrefix } from "../support/Infra.ts"
+import { emulatorSetup } from "../support/EmulatorGateway.ts"
+import { config } from "../support/Infra.ts"
 
 const token = "internal-token-for-tests-0123456789abcdef"
 
 const setup = Effect.gen(function*() {
-  const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
-  const prefix = yield* testPrefix("t-notify")
-  const databaseUrl = yield* testDatabase
-  const env = gatewayEnv({
-    prefix,
-    databaseUrl,
-    apiRoot: emulator.url,
-    extra: { BOT_TOKEN: emulator.token, INTERNAL_API_TOKEN: token, BOT_USERNAME: "casino_bot" }
-  })
+  const { emulator, databaseUrl, env } = yield* emulatorSetup("t-notify", { INTERNAL_API_TOKEN: token, BOT_USERNAME: "casino_bot" })
   const services = yield* Layer.build(Identity.layer.pipe(
     Layer.provideMerge(Postgres.layerUrl(Redacted.make(databaseUrl))),
     Layer.provide(config(env))

@@ -14,38 +14,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Postgres from "../../layers/Postgres.ts"
-import { freePort } from "../../bench/lib/proc.ts"
 import { Mailings } from "../../services/Mailings.ts"
-import { type Counters, defaultToken, type MessageLogEntry } from "../../src/emulator/index.ts"
 import { Templates } from "../../src/notify/Templates.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { config, gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { eventually, spawnNode } from "../support/Processes.ts"
+import { separateEmulator } from "../support/SeparateEmulator.ts"
 
 const players = 10_000
 const chatOf = (i: number) => 9_000_000 + i
-
-/** The emulator in its own process (see test/streams/Sending.test.ts), read over its control API. */
-const separateEmulator = Effect.gen(function*() {
-  const port = yield* Effect.promise(freePort)
-  yield* spawnNode("src/emulator/main.ts", {
-    EMULATOR_PORT: String(port),
-    EMULATOR_GLOBAL_RATE: "300",
-    EMULATOR_CHAT_RATE: "1",
-    EMULATOR_GROUP_RATE_PER_MIN: "20"
-  })
-  const url = `http://127.0.0.1:${port}`
-  const get = <A>(path: string) =>
-    Effect.promise(async () => ((await (await fetch(`${url}/_emulator${path}`)).json()) as { result: A }).result)
-  yield* eventually("the emulator answers", Effect.promise(() => fetch(`${url}/_emulator/health`).then((r) => r.ok, () => false)))
-  const counters = get<Counters>("/counters")
-  return {
-    url,
-    counters,
-    sent: Effect.map(counters, (c) => c.sentByMethod["sendMessage"] ?? 0),
-    messages: get<Array<MessageLogEntry>>("/messages")
-  }
-})
 
 /** Polls `count` until it holds still for `stillMs`; answers the value. */
 const settle = (count: Effect.Effect<number>, stillMs: number, timeoutMs = 20_000) =>
@@ -72,7 +49,7 @@ describe("mailings in waves", () => {
       const prefix = yield* testPrefix("t-mailing")
       const databaseUrl = yield* testDatabase
       const env: Record<string, string> = {
-        ...gatewayEnv({ prefix, databaseUrl, apiRoot: emulator.url, extra: { BOT_TOKEN: defaultToken } }),
+        ...gatewayEnv({ prefix, databaseUrl, apiRoot: emulator.url, extra: { BOT_TOKEN: emulator.token } }),
         TG_GLOBAL_RATE: "300",
         TG_CHAT_RATE: "1",
         TG_GROUP_RATE_PER_MIN: "20",
@@ -131,7 +108,7 @@ describe("mailings in waves", () => {
 
       const counters = yield* emulator.counters
       assert.strictEqual(counters.tooManyRequests, 0, "no 429 served")
-      const delivered = (yield* emulator.messages).filter((m) => m.chatId > chatOf(0) && m.chatId <= chatOf(players))
+      const delivered = (yield* emulator.messages()).filter((m) => m.chatId > chatOf(0) && m.chatId <= chatOf(players))
       const byChat = new Map<number, number>()
       for (const m of delivered) byChat.set(m.chatId, (byChat.get(m.chatId) ?? 0) + 1)
       for (const [chatId, n] of byChat) assert.strictEqual(n, 1, `chat ${chatId} got the mailing ${n} times`)

@@ -17,12 +17,13 @@ import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { Redis as IORedis } from "ioredis"
 import * as Postgres from "../../layers/Postgres.ts"
-import { Emulator, type MessageLogEntry } from "../../src/emulator/index.ts"
+import type { MessageLogEntry } from "../../src/emulator/index.ts"
 import { Identity } from "../../services/Identity.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { group } from "../../streams/PlatformEvents.ts"
 import { startGateway } from "../support/Gateway.ts"
-import { config, gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
+import { emulatorSetup } from "../support/EmulatorGateway.ts"
+import { config, redisClient } from "../support/Infra.ts"
 import { eventually } from "../support/Processes.ts"
 
 const site = "https://casino.example.com"
@@ -33,16 +34,13 @@ const setup = (
   extra: Record<string, string> = {}
 ) =>
   Effect.gen(function*() {
-    const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
-    const prefix = yield* testPrefix(label)
-    const databaseUrl = yield* testDatabase
-    const stream = `${prefix}platform:events`
-    const env = gatewayEnv({
-      prefix,
-      databaseUrl,
-      apiRoot: emulator.url,
-      extra: { BOT_TOKEN: emulator.token, PLATFORM_EVENTS_STREAM: stream, PUBLIC_URL: site, EVENT_CLAIM_IDLE_MS: "2000", ...extra }
+    const { emulator, prefix, databaseUrl, env: base } = yield* emulatorSetup(label, {
+      PUBLIC_URL: site,
+      EVENT_CLAIM_IDLE_MS: "2000",
+      ...extra
     })
+    const stream = `${prefix}platform:events`
+    const env: Record<string, string> = { ...base, PLATFORM_EVENTS_STREAM: stream }
     // The database is migrated before the gateway starts: the test writes players first.
     const services = yield* Layer.build(Identity.layer.pipe(
       Layer.provideMerge(Postgres.layerUrl(Redacted.make(databaseUrl))),

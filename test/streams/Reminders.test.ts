@@ -24,11 +24,11 @@ import { Platform } from "../../services/Platform.ts"
 import * as ReminderScheduler from "../../services/ReminderScheduler.ts"
 import { reminderKey } from "../../services/ReminderScheduler.ts"
 import { Reminders } from "../../services/Reminders.ts"
-import { Emulator } from "../../src/emulator/index.ts"
 import { Templates } from "../../src/notify/Templates.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { assignment } from "../../streams/Ownership.ts"
-import { config, gatewayEnv, redisClient, redisUrl, testDatabase, testPrefix } from "../support/Infra.ts"
+import { emulatorSetup } from "../support/EmulatorGateway.ts"
+import { config, redisClient, redisUrl } from "../support/Infra.ts"
 import { eventually, spawnNode } from "../support/Processes.ts"
 
 const partitions = 8
@@ -36,21 +36,12 @@ const leadMs = 5 * 60_000
 
 const setup = (label: string) =>
   Effect.gen(function*() {
-    const emulator = Context.get(yield* Layer.build(Emulator.layer()), Emulator)
-    const prefix = yield* testPrefix(label)
-    const databaseUrl = yield* testDatabase
-    const env = gatewayEnv({
-      prefix,
-      databaseUrl,
-      apiRoot: emulator.url,
-      extra: {
-        BOT_TOKEN: emulator.token,
-        ROLES: "notifier,sender",
-        PARTITIONS: String(partitions),
-        PUBLIC_URL: "https://casino.example.com",
-        PLATFORM_EVENTS_STREAM: `${prefix}platform:events`
-      }
+    const { emulator, prefix, databaseUrl, env: base } = yield* emulatorSetup(label, {
+      ROLES: "notifier,sender",
+      PARTITIONS: String(partitions),
+      PUBLIC_URL: "https://casino.example.com"
     })
+    const env: Record<string, string> = { ...base, PLATFORM_EVENTS_STREAM: `${prefix}platform:events` }
     // The test's own view: the database (migrated here first), the reminders service, the notification path.
     const context = yield* Layer.build(
       Layer.mergeAll(Identity.layer, Reminders.layer, Roles.notifications).pipe(

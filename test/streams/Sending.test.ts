@@ -15,15 +15,15 @@ import * as ChildProcess from "node:child_process"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Postgres from "../../layers/Postgres.ts"
 import * as RedisLayer from "../../layers/Redis.ts"
-import { freePort } from "../../bench/lib/proc.ts"
 import { BotApi } from "../../services/BotApi.ts"
 import { Sender } from "../../services/Sender.ts"
 import { SendLimits } from "../../services/SendLimits.ts"
-import { type Counters, defaultToken, Emulator, type MessageLogEntry } from "../../src/emulator/index.ts"
+import { type Counters, Emulator, type MessageLogEntry } from "../../src/emulator/index.ts"
 import { Keys } from "../../streams/Keys.ts"
 import { Outbox, type OutboxMessage, type QueuedLane } from "../../streams/Outbox.ts"
 import { config, gatewayEnv, redisClient, redisUrl, testDatabase, testPrefix } from "../support/Infra.ts"
 import { eventually, spawnNode } from "../support/Processes.ts"
+import { separateEmulator } from "../support/SeparateEmulator.ts"
 
 const limits = { TG_GLOBAL_RATE: "300", TG_CHAT_RATE: "1", TG_GROUP_RATE_PER_MIN: "20" }
 
@@ -34,28 +34,6 @@ type EmulatorView = {
   readonly counters: Effect.Effect<Counters>
   readonly messages: () => Effect.Effect<ReadonlyArray<MessageLogEntry>>
 }
-
-/**
- * The emulator in a process of its own: a collection pause in this test process would otherwise stamp requests
- * that arrived apart with one late time and make its sliding window see a burst the senders never sent.
- */
-const separateEmulator = Effect.gen(function*() {
-  const port = yield* Effect.promise(freePort)
-  yield* spawnNode("src/emulator/main.ts", {
-    EMULATOR_PORT: String(port),
-    EMULATOR_GLOBAL_RATE: "300",
-    EMULATOR_CHAT_RATE: "1",
-    EMULATOR_GROUP_RATE_PER_MIN: "20"
-  })
-  const url = `http://127.0.0.1:${port}`
-  const get = <A>(path: string) =>
-    Effect.promise(async () => {
-      const response = await fetch(`${url}/_emulator${path}`)
-      return ((await response.json()) as { result: A }).result
-    })
-  yield* eventually("the emulator answers", Effect.promise(() => fetch(`${url}/_emulator/health`).then((r) => r.ok, () => false)))
-  return { url, token: defaultToken, counters: get<Counters>("/counters"), messages: () => get<Array<MessageLogEntry>>("/messages") }
-})
 
 /** Senders' environment and, in this process, an `Outbox` and a `Sender` on the same Redis prefix. */
 const sendingTo = <E extends { readonly url: string; readonly token: string }>(
