@@ -28,6 +28,8 @@ export const ResumeParams = Schema.Struct({
   step: Schema.Literals(["kyc", "mission", "tournament"]),
   id: Schema.optional(Id)
 })
+/** An optional whole number within bounds (a lifetime in seconds, a number of uses). */
+const optionalIntIn = (minimum: number, maximum: number) => Schema.optional(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
 /** No parameters: `{}` only (an empty `Schema.Struct` would let any object through, even with excess refused). */
 const NoParams = Schema.Record(Schema.String, Schema.Never)
 
@@ -37,7 +39,7 @@ export const NewDeepLink = Schema.Union([
     action: Schema.Literal("link_account"),
     platform_user_id: Id,
     telegram_user_id: Schema.optional(Schema.Int),
-    ttl_s: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 3600 }))),
+    ttl_s: optionalIntIn(60, 3600),
     max_uses: Schema.optional(Schema.Literal(1)),
     params: Schema.optional(NoParams)
   }),
@@ -45,22 +47,22 @@ export const NewDeepLink = Schema.Union([
     action: Schema.Literal("campaign"),
     params: CampaignParams,
     telegram_user_id: Schema.optional(Schema.Int),
-    ttl_s: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 90 * 86_400 }))),
-    max_uses: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 })))
+    ttl_s: optionalIntIn(60, 90 * 86_400),
+    max_uses: optionalIntIn(1, 1_000_000)
   }),
   Schema.Struct({
     action: Schema.Literal("resume"),
     params: ResumeParams,
     platform_user_id: Schema.optional(Id),
     telegram_user_id: Schema.optional(Schema.Int),
-    ttl_s: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 30 * 86_400 }))),
-    max_uses: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })))
+    ttl_s: optionalIntIn(60, 30 * 86_400),
+    max_uses: optionalIntIn(1, 100)
   }),
   Schema.Struct({
     action: Schema.Literal("referral"),
     platform_user_id: Id,
-    ttl_s: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 90 * 86_400 }))),
-    max_uses: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))),
+    ttl_s: optionalIntIn(60, 90 * 86_400),
+    max_uses: optionalIntIn(1, 1000),
     params: Schema.optional(NoParams)
   })
 ])

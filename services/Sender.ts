@@ -123,17 +123,16 @@ export class Sender extends Context.Service<Sender, {
           // The recheck runs before the permit (a message no longer wanted takes no token) and, when the permit
           // kept it waiting, once more after it; not on every permit, so a slow store does not make permits late.
           let checkedAt = -Infinity
-          const recheck = Effect.gen(function*() {
-            if (call.recheck === undefined) return
-            const why = yield* call.recheck
+          const recheck = call.recheck === undefined ? undefined : Effect.flatMap(call.recheck, (why) => {
             checkedAt = Date.now()
-            if (why !== undefined) return yield* new SendError({ method: call.method, reason: new Withdrawn({ why }) })
+            return why === undefined ? Effect.void : Effect.fail(new SendError({ method: call.method, reason: new Withdrawn({ why }) }))
           })
+          const due = () => recheck !== undefined && Date.now() - checkedAt > recheckAfterMs
           while (true) {
-            if (Date.now() - checkedAt > recheckAfterMs) yield* recheck
+            if (due()) yield* recheck!
             let slotAt = Date.now()
             if (limited) ({ slotAt, retaken } = yield* permitFor(call, retaken))
-            if (Date.now() - checkedAt > recheckAfterMs) yield* recheck
+            if (due()) yield* recheck!
             // From the claim to the record, a send is not interrupted (a shutdown or a partition hand-over waits
             // for it): an interrupted HTTP request would leave its message in doubt.
             const outcome = yield* Effect.uninterruptible(Effect.gen(function*() {

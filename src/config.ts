@@ -58,10 +58,7 @@ export const platformEventsStream = Config.String("PLATFORM_EVENTS_STREAM").pipe
  * Events older than this (by their stream id) are not sent any more: dead-lettered as `expired`. At most 47 h:
  * the sender remembers what it sent for 48 h, so an older event could otherwise send twice.
  */
-export const eventMaxAgeS = Config.schema(
-  Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 47 * 3600 })),
-  "EVENT_MAX_AGE_S"
-).pipe(Config.withDefault(6 * 3600))
+export const eventMaxAgeS = intIn("EVENT_MAX_AGE_S", 6 * 3600, 60, 47 * 3600)
 /** How long a crashed notifier's unacknowledged events wait before another notifier takes them. */
 export const eventClaimIdleMs = intIn("EVENT_CLAIM_IDLE_MS", 30_000, 1000, 3_600_000)
 /** Bearer token of `/v1/internal/*`; at least 32 characters. */

@@ -116,7 +116,11 @@ export class OutboxSender extends Context.Service<OutboxSender, {
             "entry", entry.entryId,
             "attempts", String(attempts),
             "failed_at", new Date(now).toISOString(),
-            "traceparent", entry.traceparent
+            "traceparent", entry.traceparent,
+            // Kept for a replay: the message goes back as it was queued.
+            ...(entry.receipt === undefined ? [] : ["receipt", entry.receipt]),
+            ...(entry.guard === undefined ? [] : ["guard", entry.guard]),
+            ...(entry.notAfter === undefined ? [] : ["not_after", entry.notAfter])
           ))
           yield* Effect.logWarning("outbox message dead-lettered", { lane: entry.lane, entry: entry.entryId, error })
           return "dead_letter" as const

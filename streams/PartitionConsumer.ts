@@ -194,7 +194,8 @@ export const maintainStream = (stream: string, group: string, label: string, opt
     yield* Metric.update(Metrics.queuePending(label), pending)
   }).pipe(Effect.catch((error) => Effect.logDebug("stream maintenance failed", String(error.cause))))
 
-const toRecord = (flat: ReadonlyArray<unknown>): Record<string, unknown> => {
+/** A Redis reply of alternating names and values (`XINFO`), as a record. */
+export const toRecord = (flat: ReadonlyArray<unknown>): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   for (let i = 0; i < flat.length; i += 2) out[String(flat[i])] = flat[i + 1]
   return out

@@ -31,7 +31,7 @@ import { hotSpan, spanFromTraceparent } from "../layers/Telemetry.ts"
 import { Notifications } from "../services/Notifications.ts"
 import { reminderKey } from "../services/ReminderScheduler.ts"
 import { Id as UserId } from "../services/platform/Model.ts"
-import { field, maintainStream } from "./PartitionConsumer.ts"
+import { field, maintainStream, toRecord } from "./PartitionConsumer.ts"
 
 export const group = "tg-gateway"
 
@@ -259,10 +259,4 @@ const tournamentOf = (vars: Readonly<Record<string, unknown>> | undefined) => {
 const userOf = (json: string | undefined): string | undefined => {
   const match = json === undefined ? null : /"user_id"\s*:\s*"([^"]{1,128})"/.exec(json)
   return match?.[1]
-}
-
-const toRecord = (flat: ReadonlyArray<unknown>): Record<string, unknown> => {
-  const out: Record<string, unknown> = {}
-  for (let i = 0; i < flat.length; i += 2) out[String(flat[i])] = flat[i + 1]
-  return out
 }

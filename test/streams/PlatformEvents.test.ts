@@ -20,6 +20,7 @@ import * as Postgres from "../../layers/Postgres.ts"
 import type { MessageLogEntry } from "../../src/emulator/index.ts"
 import { Identity } from "../../services/Identity.ts"
 import { Keys } from "../../streams/Keys.ts"
+import { toRecord as fields } from "../../streams/PartitionConsumer.ts"
 import { group } from "../../streams/PlatformEvents.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { emulatorSetup } from "../support/EmulatorGateway.ts"
@@ -290,9 +291,3 @@ describe("platform events to notifications", () => {
       assert.strictEqual(String(fields(queued)["traceparent"]).split("-")[1], traceId)
     }))
 })
-
-const fields = (flat: ReadonlyArray<unknown>): Record<string, unknown> => {
-  const out: Record<string, unknown> = {}
-  for (let i = 0; i < flat.length; i += 2) out[String(flat[i])] = flat[i + 1]
-  return out
-}
