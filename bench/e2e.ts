@@ -1,18 +1,19 @@
 /**
  * End to end: update -> webhook -> stream -> chat actor -> the bot's Composer -> Sender -> Bot API, at a fixed
  * offered load of 1,000 updates/s over 1,000 chats. The Bot API is a minimal local stub (`stubBotApi.ts`) in its
- * own process; latency is the time from posting an update to the stub receiving the bot's reply to it (both
- * clocks are this machine's wall clock).
+ * own process; latency is the time from when an update was due to be posted to the stub receiving the bot's reply
+ * to it (both clocks are this machine's wall clock). The updates come from the C load generator
+ * (`lib/httpload.ts`), which costs the shared CPU a fraction of what a Node generator does.
  *
  * The stub has no limits, and the bot's own send limits (Telegram's 30 messages/s, 1/s per chat) are lifted to
  * match it: this measures the pipeline, not the pacing (`npm run bench -- broadcast` measures that).
  */
 import * as Crypto from "node:crypto"
-import { openLoop, summarize } from "./lib/load.ts"
-import { freePort, startNode } from "./lib/proc.ts"
-import { deleteKeys, messageBody } from "./lib/updates.ts"
-
-const now = () => performance.timeOrigin + performance.now()
+import { type Scheduled, webhookLoad } from "./lib/httpload.ts"
+import { summarize } from "./lib/load.ts"
+import { Redis } from "ioredis"
+import { freePort, type Proc, startNode } from "./lib/proc.ts"
+import { deleteKeys } from "./lib/updates.ts"
 
 export const run = async ({ quick }: { readonly quick: boolean }) => {
   const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -40,28 +41,42 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
   // Production topology: ingest and workers in their own processes (ROLES), so neither starves the other.
   const port = await freePort()
   const http = await startNode("src/main.ts", { ...env, ROLES: "http", PORT: String(port) }, `http://127.0.0.1:${port}/readyz`)
-  const workerPort = await freePort()
-  const worker = await startNode("src/main.ts", { ...env, ROLES: "worker", PORT: String(workerPort) }, `http://127.0.0.1:${port}/healthz`)
+  // `BENCH_WORKERS` worker processes (default 1) share the update partitions.
+  const workerCount = Math.max(1, Number(process.env.BENCH_WORKERS ?? 1))
+  const workers: Array<Proc> = []
   try {
-    const origin = `http://127.0.0.1:${port}`
+    // A worker serves no HTTP: it is up once the partitions are leased.
+    for (let i = 0; i < workerCount; i++) {
+      workers.push(await startNode("src/main.ts", { ...env, ROLES: "worker" }, `http://127.0.0.1:${port}/healthz`))
+    }
+    await partitionsSettled(redisUrl, prefix, workerCount)
     let nextId = Math.floor(Math.random() * 1e9)
     type Received = { readonly chatId: number; readonly at: number }
     const messages = async () =>
       (await fetch(`${stubUrl}/_stub/messages`).then((r) => r.json())) as ReadonlyArray<Received>
     /** One run at `rate`, on its own range of chats; waits for every reply, then matches replies to posts. */
+    const total = (values: ReadonlyArray<number | undefined>) =>
+      values.some((v) => v === undefined) ? undefined : values.reduce((a: number, b) => a + b!, 0)
+    const cpu = () => [total(workers.map((w) => w.cpuMs())), http.cpuMs()] as const
     const phase = async (rate: number, chatBase: number, duration = seconds) => {
-      const postedAt = new Map<number, Array<number>>()
-      const ingest = await openLoop(origin, { rate, seconds: duration }, () => {
-        const updateId = nextId++
-        const chatId = chatBase + (updateId % chats)
-        postedAt.set(chatId, [...(postedAt.get(chatId) ?? []), now()])
-        return {
-          path: "/telegram/webhook",
-          body: messageBody(updateId, chats, chatBase),
-          headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }
-        }
+      const cpuBefore = cpu()
+      const firstUpdateId = nextId
+      nextId += Math.ceil(rate * duration) + 1
+      const ingest = await webhookLoad({
+        port,
+        path: "/telegram/webhook",
+        secret,
+        rate,
+        seconds: duration,
+        connections: 64,
+        chats,
+        firstUpdateId,
+        firstChatId: chatBase,
+        schedule: true
       })
-      const expected = ingest.statuses["200"] ?? 0
+      const postedAt = new Map<number, Array<Scheduled>>()
+      for (const posted of ingest.schedule) postedAt.set(posted.chatId, [...(postedAt.get(posted.chatId) ?? []), posted])
+      const expected = ingest.schedule.length
       const mine = (log: ReadonlyArray<Received>) =>
         log.filter((m) => m.chatId >= chatBase && m.chatId < chatBase + chats)
       const deadline = Date.now() + 120_000
@@ -72,12 +87,20 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
       }
       const byChat = new Map<number, Array<number>>()
       for (const message of log) byChat.set(message.chatId, [...(byChat.get(message.chatId) ?? []), message.at])
+      // A chat's updates are handled, and answered, in update_id order.
       const latencies: Array<number> = []
       for (const [chatId, posted] of postedAt) {
         const received = byChat.get(chatId) ?? []
-        posted.forEach((t, i) => received[i] !== undefined && latencies.push(received[i]! - t))
+        posted.sort((a, b) => a.updateId - b.updateId)
+          .forEach((p, i) => received[i] !== undefined && latencies.push(received[i]! - p.at))
       }
-      return { ingest, e2e: summarize(latencies, ingest.seconds, {}, 0) }
+      const cpuAfter = cpu()
+      /** CPU ms per update of the worker and the http process, from the first post to the last reply. */
+      const perUpdate = (i: 0 | 1) => {
+        const [before, after] = [cpuBefore[i], cpuAfter[i]]
+        return before === undefined || after === undefined || log.length === 0 ? undefined : (after - before) / log.length
+      }
+      return { ingest, e2e: summarize(latencies, ingest.seconds, {}, 0), workerCpu: perUpdate(0), httpCpu: perUpdate(1) }
     }
     const round = (n: number, d = 2) => Number(n.toFixed(d))
     // The worker is a separate process: it may still be starting and taking its partitions, and its code is not
@@ -86,14 +109,16 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
     const full = await phase(rate, 2_000_000)
     const light = await phase(lightRate, 3_000_000)
     const row = (label: string, r: typeof full) =>
-      [label, r.ingest.sent, round(r.ingest.rate, 0), round(r.ingest.p99), round(r.e2e.p50), round(r.e2e.p99), round(r.e2e.max)]
+      [label, r.ingest.sent, round(r.ingest.rate, 0), round(r.ingest.p99), round(r.e2e.p50), round(r.e2e.p99), round(r.e2e.max),
+        r.workerCpu === undefined ? "" : round(r.workerCpu, 3)]
     return {
       table: [
-        ["offered load", "updates", "achieved/s", "ack p99 ms", "e2e p50 ms", "e2e p99 ms", "e2e max ms"],
+        ["offered load", "updates", "achieved/s", "ack p99 ms", "e2e p50 ms", "e2e p99 ms", "e2e max ms", "worker CPU ms/update"],
         row(`${rate} updates/s`, full),
         row(`${lightRate} updates/s`, light)
       ],
       figures: {
+        worker_processes: workerCount,
         offered_rate: rate,
         achieved_rate: round(full.ingest.rate, 0),
         updates: full.ingest.sent,
@@ -105,14 +130,39 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
         light_rate: lightRate,
         light_e2e_p50_ms: round(light.e2e.p50),
         light_e2e_p99_ms: round(light.e2e.p99),
+        ...(full.workerCpu === undefined || full.httpCpu === undefined ? {} : {
+          worker_cpu_ms_per_update: round(full.workerCpu, 3),
+          http_cpu_ms_per_update: round(full.httpCpu, 3)
+        }),
         errors: full.ingest.errors + light.ingest.errors,
         seconds
       }
     }
   } finally {
     await http.stop()
-    await worker.stop()
+    await Promise.all(workers.map((w) => w.stop()))
     await stub.stop()
     await deleteKeys(redisUrl, prefix)
+  }
+}
+
+/** Waits until every update partition is leased and `count` workers hold them, unchanged for a second. */
+const partitionsSettled = async (redisUrl: string, prefix: string, count: number) => {
+  const client = new Redis(redisUrl)
+  try {
+    const partitions = Number(process.env.PARTITIONS ?? 16)
+    const deadline = Date.now() + 60_000
+    let last = ""
+    while (Date.now() < deadline) {
+      const leases = await client.mget(Array.from({ length: partitions }, (_, p) => `${prefix}{p${p}}:lease`))
+      const holders = leases.map((l) => l?.split("|")[0] ?? "")
+      const now = holders.join(",")
+      if (holders.every((h) => h !== "") && new Set(holders).size === count && now === last) return
+      last = now
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
+    throw new Error(`the ${count} workers did not share the update partitions within 60 s`)
+  } finally {
+    client.disconnect()
   }
 }

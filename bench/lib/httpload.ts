@@ -6,6 +6,7 @@
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { closedLoop, type LoadResult, openLoop } from "./load.ts"
 import { messageBody } from "./updates.ts"
@@ -44,22 +45,44 @@ export type WebhookLoad = {
   readonly connections: number
   readonly chats: number
   readonly firstUpdateId: number
+  /** Chat ids are `firstChatId + update_id % chats` (default 1,000,000). */
+  readonly firstChatId?: number
+  /** Also returns when each request answered 2xx was scheduled (wall clock), for end-to-end latencies. */
+  readonly schedule?: boolean
 }
 
+/** A request answered 2xx: its update and chat, and when it was scheduled (ms since the epoch). */
+export type Scheduled = { readonly updateId: number; readonly chatId: number; readonly at: number }
+
 /** Posts message updates to `127.0.0.1:port` + `path`, as `load.ts` would, with the fastest generator at hand. */
-export const webhookLoad = async (load: WebhookLoad): Promise<LoadResult> => {
+export const webhookLoad = async (
+  load: WebhookLoad
+): Promise<LoadResult & { readonly schedule: ReadonlyArray<Scheduled> }> => {
+  const firstChatId = load.firstChatId ?? 1_000_000
   if (!ensureCompiled()) {
     let next = load.firstUpdateId
-    const request = () => ({
-      path: load.path,
-      body: messageBody(next++, load.chats),
-      headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": load.secret }
-    })
+    const schedule: Array<Scheduled> = []
+    const request = () => {
+      const updateId = next++
+      // The Node generator asks for a request when it sends it, a little after it was due.
+      if (load.schedule === true) {
+        schedule.push({ updateId, chatId: firstChatId + (updateId % load.chats), at: performance.timeOrigin + performance.now() })
+      }
+      return {
+        path: load.path,
+        body: messageBody(updateId, load.chats, firstChatId),
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": load.secret }
+      }
+    }
     const origin = `http://127.0.0.1:${load.port}`
-    return load.rate > 0
+    const result = await (load.rate > 0
       ? openLoop(origin, { rate: load.rate, seconds: load.seconds, connections: load.connections }, request)
-      : closedLoop(origin, { concurrency: load.connections, seconds: load.seconds }, request)
+      : closedLoop(origin, { concurrency: load.connections, seconds: load.seconds }, request))
+    return { ...result, schedule }
   }
+  const scheduleFile = load.schedule === true
+    ? Path.join(Os.tmpdir(), `httpload-${process.pid}-${load.firstUpdateId}.txt`)
+    : undefined
   const args = [
     "127.0.0.1",
     load.port,
@@ -69,7 +92,9 @@ export const webhookLoad = async (load: WebhookLoad): Promise<LoadResult> => {
     load.seconds,
     load.connections,
     load.chats,
-    load.firstUpdateId
+    load.firstUpdateId,
+    firstChatId,
+    ...(scheduleFile === undefined ? [] : [scheduleFile])
   ].map(String)
   const output = await new Promise<string>((resolve, reject) =>
     ChildProcess.execFile(binary, args, { encoding: "utf8" }, (error, stdout, stderr) =>
@@ -96,6 +121,16 @@ export const webhookLoad = async (load: WebhookLoad): Promise<LoadResult> => {
     p99: r.p99,
     max: r.max,
     statuses: { "2xx": r.ok, "other": r.non_2xx },
-    errors: r.errors
+    errors: r.errors,
+    schedule: scheduleFile === undefined ? [] : readSchedule(scheduleFile)
   }
+}
+
+const readSchedule = (file: string): ReadonlyArray<Scheduled> => {
+  const lines = Fs.readFileSync(file, "utf8").split("\n").filter((line) => line !== "")
+  Fs.rmSync(file, { force: true })
+  return lines.map((line) => {
+    const [updateId, chatId, at] = line.split(" ").map(Number) as [number, number, number]
+    return { updateId, chatId, at }
+  })
 }

@@ -1,5 +1,6 @@
 /** Child processes for benchmarks: start a Node script with an environment, wait until it answers, stop it. */
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 
@@ -15,7 +16,24 @@ export const freePort = () =>
     })
   })
 
-export type Proc = { readonly stop: () => Promise<void>; readonly output: () => string }
+export type Proc = {
+  readonly stop: () => Promise<void>
+  readonly output: () => string
+  /** CPU time (user + system) the process has used so far, in ms; `undefined` where `/proc` is not there. */
+  readonly cpuMs: () => number | undefined
+}
+
+/** Fields 14 and 15 of `/proc/<pid>/stat` (utime, stime) in clock ticks, 100 per second on Linux. */
+const cpuMsOf = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * `BENCH_NODE_ARGS` adds Node options to every child process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for
@@ -44,7 +62,7 @@ export const startNode = async (script: string, env: Record<string, string>, rea
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${script} exited: ${output}`)
     const ok = await fetch(readyUrl).then((r) => r.ok, () => false)
-    if (ok) return { stop, output: () => output }
+    if (ok) return { stop, output: () => output, cpuMs: () => cpuMsOf(child.pid) }
     await new Promise((r) => setTimeout(r, 100))
   }
   await stop()

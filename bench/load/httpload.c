@@ -3,6 +3,7 @@
  * CPU on the shared 2-core machine and adds no garbage-collector pauses to the latencies it measures.
  *
  *   httpload <host> <port> <path> <secret> <rate> <seconds> <connections> <chats> <first-update-id>
+ *            [<first-chat-id> [<schedule-file>]]
  *
  * rate > 0: open loop. Request i is scheduled at start + i/rate and its latency is counted from that moment, so
  *           a stalled server shows up as latency (no coordinated omission); when every connection is busy,
@@ -10,8 +11,10 @@
  * rate = 0: closed loop. Every connection sends its next request as soon as the previous answer arrives.
  *
  * Each request is a realistic Telegram message update (`update_id` counting up from first-update-id, chat ids
- * spread over <chats>) with the webhook secret header. Prints one JSON object: sent, seconds, rate, p50, p90,
- * p99, max (ms), ok (2xx), non_2xx, errors, reconnects.
+ * spread over <chats> from <first-chat-id>, default 1000000) with the webhook secret header. Prints one JSON
+ * object: sent, seconds, rate, p50, p90, p99, max (ms), ok (2xx), non_2xx, errors, reconnects. With a
+ * <schedule-file>, also writes one line per request answered 2xx: its update id, chat id and the wall-clock time
+ * (ms since the epoch) at which it was scheduled, for end-to-end latencies measured elsewhere.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,6 +37,7 @@ typedef struct {
   int fd;
   int busy;
   double scheduled; /* ms, when the request in flight was due */
+  long long update_id, chat;
   char in[RESPONSE_BUFFER];
   size_t in_len;
   char out[REQUEST_BUFFER];
@@ -42,7 +46,7 @@ typedef struct {
 
 static const char *host, *path, *secret;
 static int port, chats;
-static long long next_update_id;
+static long long next_update_id, first_chat = 1000000;
 
 static double now_ms(void) {
   struct timespec ts;
@@ -69,7 +73,9 @@ static int connect_to(void) {
 
 static void build_request(Connection *c) {
   long long id = next_update_id++;
-  long long chat = 1000000 + id % chats;
+  long long chat = first_chat + id % chats;
+  c->update_id = id;
+  c->chat = chat;
   char body[1024];
   int body_len = snprintf(body, sizeof body,
     "{\"update_id\":%lld,\"message\":{\"message_id\":%lld,\"date\":%ld,\"chat\":{\"id\":%lld,\"type\":\"private\","
@@ -118,8 +124,9 @@ static int compare(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 10) {
-    fprintf(stderr, "usage: %s host port path secret rate seconds connections chats first-update-id\n", argv[0]);
+  if (argc < 10 || argc > 12) {
+    fprintf(stderr, "usage: %s host port path secret rate seconds connections chats first-update-id "
+      "[first-chat-id [schedule-file]]\n", argv[0]);
     return 2;
   }
   host = argv[1];
@@ -131,6 +138,12 @@ int main(int argc, char **argv) {
   int connections = atoi(argv[7]);
   chats = atoi(argv[8]);
   next_update_id = atoll(argv[9]);
+  if (argc > 10) first_chat = atoll(argv[10]);
+  FILE *schedule = NULL;
+  if (argc > 11 && (schedule = fopen(argv[11], "w")) == NULL) {
+    fprintf(stderr, "httpload: cannot write %s\n", argv[11]);
+    return 2;
+  }
 
   size_t capacity = rate > 0 ? (size_t)(rate * seconds) + 16 : 4000000;
   double *latencies = malloc(capacity * sizeof(double));
@@ -153,6 +166,9 @@ int main(int argc, char **argv) {
   }
 
   double start = now_ms();
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  double wall_start = wall.tv_sec * 1e3 + wall.tv_nsec / 1e6; /* the wall clock at `start` */
   double end = start + seconds * 1000;
   long long total = rate > 0 ? (long long)(rate * seconds) : -1;
   long long issued = 0;
@@ -233,7 +249,12 @@ int main(int argc, char **argv) {
         if (status == 0) continue;
         double done = now_ms();
         if (status < 0) errors++;
-        else if (status >= 200 && status < 300) ok++;
+        else if (status >= 200 && status < 300) {
+          ok++;
+          if (schedule != NULL) {
+            fprintf(schedule, "%lld %lld %.3f\n", c->update_id, c->chat, wall_start + (c->scheduled - start));
+          }
+        }
         else non_2xx++;
         if (completed < capacity) latencies[completed++] = done - c->scheduled;
         c->busy = 0;
@@ -244,6 +265,7 @@ int main(int argc, char **argv) {
     }
   }
   double elapsed = (now_ms() - start) / 1000;
+  if (schedule != NULL) fclose(schedule);
   qsort(latencies, completed, sizeof(double), compare);
 #define Q(q) (completed ? latencies[(size_t)((q) * (completed - 1))] : 0)
   printf("{\"sent\":%zu,\"seconds\":%.3f,\"rate\":%.1f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,"
