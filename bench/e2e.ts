@@ -94,6 +94,20 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
         posted.sort((a, b) => a.updateId - b.updateId)
           .forEach((p, i) => received[i] !== undefined && latencies.push(received[i]! - p.at))
       }
+      // BENCH_SERIES=1: the worst latency per 100 ms of posting, to see whether a tail is spread or a few bursts.
+      if (process.env.BENCH_SERIES === "1") {
+        const series = new Map<number, number>()
+        const t0 = Math.min(...ingest.schedule.map((p) => p.at))
+        for (const [chatId, posted] of postedAt) {
+          const received = byChat.get(chatId) ?? []
+          posted.forEach((p, i) => {
+            const bucket = Math.floor((p.at - t0) / 100)
+            if (received[i] !== undefined) series.set(bucket, Math.max(series.get(bucket) ?? 0, received[i]! - p.at))
+          })
+        }
+        console.error(`${rate}/s from ${t0} (ms since the epoch), worst ms per 100 ms:`)
+        console.error([...series].sort((a, b) => a[0] - b[0]).map(([b, v]) => `${b}:${v.toFixed(0)}`).join(" "))
+      }
       const cpuAfter = cpu()
       /** CPU ms per update of the worker and the http process, from the first post to the last reply. */
       const perUpdate = (i: 0 | 1) => {

@@ -113,6 +113,13 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1
 return 1`
 }).withReturnType<number>()
 
+/**
+ * A permit: when its slot was due (ms, this process's clock: the caller can tell how late it is sending), and
+ * whether it came straight from the script with no wait, so that the script's own look at the pause is as recent
+ * as another look would be.
+ */
+export type Permit = { readonly slotAt: number; readonly immediate: boolean }
+
 /** "ok": a slot was reserved, `waitMs` from now; otherwise what is in the way and for how long. */
 export type Acquired = { readonly reason: "ok" | "pause" | "chat" | "lane" | "global"; readonly waitMs: number }
 
@@ -176,8 +183,7 @@ type Waiting = {
 
 export class SendLimits extends Context.Service<SendLimits, {
   /** Waits until this process may send one message to `chatId` on `lane` (null: no chat limit applies). */
-  /** Returns when its slot was due (ms, this process's clock): the caller can tell how late it is sending. */
-  readonly permit: (lane: Lane, chatId: number | null) => Effect.Effect<number>
+  readonly permit: (lane: Lane, chatId: number | null) => Effect.Effect<Permit>
   /**
    * Tells the limits a message to `chatId` has been sent: the chat's next one waits a full interval from now
    * (in this process and in Redis), so a message that left late cannot have the next one arrive too close.
@@ -185,7 +191,8 @@ export class SendLimits extends Context.Service<SendLimits, {
   readonly sent: (chatId: number | null) => Effect.Effect<void, Redis.RedisError>
   /**
    * Waits out a pause another process has set since this permit was granted: the last look before sending,
-   * so a permit granted just before a 429 elsewhere does not go out during the pause.
+   * so a permit granted just before a 429 elsewhere does not go out during the pause. A permit granted with no
+   * wait needs none: the script that granted it looked at the pause a moment ago.
    */
   readonly holdIfPaused: Effect.Effect<void, Redis.RedisError>
   /** After a 429: every process stops sending for `retryAfterS` seconds. */
@@ -368,9 +375,11 @@ export class SendLimits extends Context.Service<SendLimits, {
               return Deferred.await(granted)
             })
           ).pipe(
-            Effect.flatMap((delayMs) => {
+            Effect.flatMap((delayMs): Effect.Effect<Permit> => {
               const slotAt = Date.now() + delayMs
-              return Effect.as(delayMs > 0 ? Effect.sleep(Duration.millis(delayMs)) : Effect.void, slotAt)
+              return delayMs > 0
+                ? Effect.as(Effect.sleep(Duration.millis(delayMs)), { slotAt, immediate: false })
+                : Effect.succeed({ slotAt, immediate: Date.now() >= pausedUntil })
             }),
             // A permit granted just before a 429 reached this process waits the pause out too.
             Effect.tap(() => Effect.suspend(() => waitUntil(pausedUntil))),

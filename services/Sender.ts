@@ -37,6 +37,13 @@ export type OutboundCall = {
    * unlinked or withdrew a consent while the message waited), or `undefined` to send.
    */
   readonly recheck?: Effect.Effect<WithdrawnReason | undefined>
+  /**
+   * Takes the writes that record a sent call's outcome (and the chat's pacing) instead of the call waiting for
+   * them: the caller makes them durable before it acknowledges its work (a chat actor does, in the round trip of
+   * its commit). Until then the claim stands for the call, so a call made again in between is in doubt: never
+   * sent twice.
+   */
+  readonly deferRecord?: (write: Effect.Effect<void, Redis.RedisError>) => void
 }
 
 /** An earlier attempt with this key started and never recorded its outcome. */
@@ -96,16 +103,18 @@ export class Sender extends Context.Service<Sender, {
           return JSON.parse(previous.slice(1)) as unknown
         })
 
-      /** One attempt: a permit from the shared limits, the claim, the call, the record. */
+      /** A permit, with no pause since it was granted. */
+      const permitNotPaused = (lane: Lane, chatId: number | null) =>
+        Effect.flatMap(limits.permit(lane, chatId), (permit) =>
+          permit.immediate ? Effect.succeed(permit.slotAt) : Effect.as(limits.holdIfPaused, permit.slotAt))
+
       /** A permit whose slot is not long past, and when that slot was; none for unlimited methods. */
       const permitFor = (call: OutboundCall, retaken: number) =>
         Effect.gen(function*() {
           // The chat's own slot is taken with the first permit: a retaken one comes from the lane and bot alone.
-          let slotAt = yield* limits.permit(call.lane, retaken === 0 ? chatIdOf(call.params) : null)
-          yield* limits.holdIfPaused
+          let slotAt = yield* permitNotPaused(call.lane, retaken === 0 ? chatIdOf(call.params) : null)
           for (; isLate(slotAt) && retaken < maxRetakes; retaken++) {
-            slotAt = yield* limits.permit(call.lane, null)
-            yield* limits.holdIfPaused
+            slotAt = yield* permitNotPaused(call.lane, null)
           }
           return { slotAt, retaken }
         })
@@ -151,10 +160,12 @@ export class Sender extends Context.Service<Sender, {
                   ], { discard: true }).pipe(Effect.ignore)
                 )
               )
-              yield* Effect.all([
+              const record = Effect.all([
                 redis.send("SET", key, "D" + JSON.stringify(result ?? null), "EX", String(doneTtlS)),
                 limited ? limits.sent(chatIdOf(call.params)) : Effect.void
               ], { concurrency: 2, discard: true })
+              if (call.deferRecord === undefined) yield* record
+              else call.deferRecord(record)
               yield* Metric.update(Metrics.messagesSent(call.lane, call.method), 1)
               return { sent: result }
             }))

@@ -3,19 +3,22 @@
  * takes before reading, a count of entries in flight per partition (to let a partition go once it is drained),
  * and mailboxes: one fiber per key with its own queue, handling its entries one at a time, passivated when idle.
  */
-import { Deferred, type Duration, Effect, FiberMap, Option, Queue, type Scope, Semaphore } from "effect"
+import { Cause, Deferred, Duration, Effect, FiberMap, Queue, type Scope, Semaphore } from "effect"
 
 /** At most `max` entries in flight: when every slot is taken the reader stops reading (Redis is the buffer). */
 export const makeSlots = (max: number) =>
   Effect.map(Semaphore.make(max), (permits) => ({
     /** Waits for at least one slot and takes up to `wanted`; returns how many were taken. */
     reserve: (wanted: number) =>
-      Effect.gen(function*() {
-        yield* permits.take(1)
-        let taken = 1
-        while (taken < wanted && (yield* permits.takeIfAvailable(1))) taken++
-        return taken
-      }),
+      Effect.flatMap(permits.take(1), () =>
+        wanted <= 1 ? Effect.succeed(1) : Effect.flatMap(
+          // Releasing none answers how many are free.
+          permits.release(0),
+          (free) => {
+            const more = Math.min(free, wanted - 1)
+            return more === 0 ? Effect.succeed(1) : Effect.map(permits.takeIfAvailable(more), (took) => took ? 1 + more : 1)
+          }
+        )),
     unreserve: (n: number) => Effect.asVoid(permits.release(n))
   }))
 
@@ -49,8 +52,12 @@ export const makePartitionTracker = () => {
 
 /**
  * One fiber per key, each with its own queue, handling its entries one at a time in the order they were
- * posted; different keys run concurrently. An actor idle for `idle` is passivated. A key's posts must not race
- * each other (each comes from its partition's one reader).
+ * posted; different keys run concurrently. A key's posts must not race each other (each comes from its
+ * partition's one reader).
+ *
+ * An actor idle for `idle` is passivated: a sweeper, every quarter of `idle`, ends the queues of actors that
+ * wait with nothing queued and have finished nothing for that long, and their fibers stop. (A timeout on each
+ * wait instead would cost two fibers and a timer per entry.)
  */
 export const makeMailboxes = <K, E>(options: {
   readonly idle: Duration.Duration
@@ -61,38 +68,53 @@ export const makeMailboxes = <K, E>(options: {
 }): Effect.Effect<{ readonly post: (key: K, entry: E) => Effect.Effect<void> }, never, Scope.Scope> =>
   Effect.gen(function*() {
     const fibers = yield* FiberMap.make<K>()
-    const queues = new Map<K, Queue.Queue<E>>()
+    type Mailbox = { readonly queue: Queue.Queue<E, Cause.Done>; busy: boolean; lastActive: number }
+    const mailboxes = new Map<K, Mailbox>()
+    const idleMs = Duration.toMillis(options.idle)
 
-    const actor = (key: K, queue: Queue.Queue<E>): Effect.Effect<void> =>
-      Queue.take(queue).pipe(
-        Effect.timeoutOption(options.idle),
-        Effect.flatMap(Option.match({
-          onSome: (entry) => Effect.as(options.handle(entry), true),
-          // Passivate only if nothing arrived meanwhile: posting and this check are both synchronous.
-          onNone: () =>
-            Effect.sync(() => {
-              if (Queue.sizeUnsafe(queue) > 0) return true
-              queues.delete(key)
-              return false
-            })
-        })),
-        Effect.repeat({ while: (more) => more }),
-        Effect.asVoid,
+    const handled = (mailbox: Mailbox) =>
+      Effect.sync(() => {
+        mailbox.busy = false
+        mailbox.lastActive = Date.now()
+      })
+
+    const actor = (key: K, mailbox: Mailbox): Effect.Effect<void> =>
+      Queue.take(mailbox.queue).pipe(
+        Effect.flatMap((entry) => {
+          mailbox.busy = true
+          return Effect.ensuring(options.handle(entry), handled(mailbox))
+        }),
+        Effect.forever,
+        // Ended by the sweeper: passivated.
+        Effect.catchIf(Cause.isDone, () => Effect.void),
         Effect.ensuring(options.stopped?.(key) ?? Effect.void)
       )
 
+    // Posting and this check are both synchronous: an actor with anything queued or in hand is never ended.
+    const sweep = Effect.sync(() => {
+      const before = Date.now() - idleMs
+      for (const [key, mailbox] of mailboxes) {
+        if (mailbox.busy || mailbox.lastActive > before || Queue.sizeUnsafe(mailbox.queue) > 0) continue
+        mailboxes.delete(key)
+        Queue.endUnsafe(mailbox.queue)
+      }
+    })
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(Math.max(1, idleMs / 4))), sweep)))
+
     const post = (key: K, entry: E) =>
-      Effect.gen(function*() {
-        const existing = queues.get(key)
+      Effect.suspend(() => {
+        const existing = mailboxes.get(key)
         if (existing !== undefined) {
-          Queue.offerUnsafe(existing, entry)
-          return
+          Queue.offerUnsafe(existing.queue, entry)
+          return Effect.void
         }
-        const queue = yield* Queue.unbounded<E>()
-        queues.set(key, queue)
-        Queue.offerUnsafe(queue, entry)
-        if (options.started !== undefined) yield* options.started
-        yield* FiberMap.run(fibers, key, actor(key, queue))
+        return Effect.gen(function*() {
+          const mailbox: Mailbox = { queue: yield* Queue.unbounded<E, Cause.Done>(), busy: false, lastActive: Date.now() }
+          mailboxes.set(key, mailbox)
+          Queue.offerUnsafe(mailbox.queue, entry)
+          if (options.started !== undefined) yield* options.started
+          yield* FiberMap.run(fibers, key, actor(key, mailbox))
+        })
       })
 
     return { post }

@@ -7,6 +7,10 @@
  * acknowledged only in the same Lua script that commits the chat's new state (see `ChatState`); a failing
  * handler is retried with backoff and then dead-lettered with its error, and the chat moves on.
  *
+ * The outcome of each reply (what a re-run answers with instead of sending again) is written with the update's
+ * commit, in the same round trip, or before a failed handler runs again: the `Sender` claims each call before
+ * sending it, and until then the claim stands for it (see `deferRecord`).
+ *
  * A live actor keeps the record it last committed: under the same fencing epoch nobody else can have written
  * the chat's state since, so its next update needs no read. The copy goes when the actor is passivated, and a
  * new epoch (the partition moved and came back) or a refused commit reads Redis again.
@@ -21,6 +25,9 @@ import { Sender } from "../services/Sender.ts"
 import { HandlerError, UpdateHandler } from "../services/UpdateHandler.ts"
 import { makeMailboxes, makePartitionTracker, makeSlots } from "./Actors.ts"
 import { Keys } from "./Keys.ts"
+
+/** Writes recording an update's sends, made durable with its commit. */
+type Records = Array<Effect.Effect<void, Redis.RedisError>>
 
 /** One update read from a partition, with the fencing epoch under which it was read. */
 export type StreamEntry = {
@@ -78,20 +85,30 @@ export class ChatActors extends Context.Service<ChatActors, {
           return persistently(state.load(entry.partition, entry.chatId))
         })
 
-      const commit = (entry: StreamEntry, session: Session | undefined) =>
+      /**
+       * Writes the update's new state and acknowledges it, together with the records of its sends (`records`, see
+       * the `Sender`'s `deferRecord`): all in one round trip. Their order does not matter: a record is read only by
+       * the same update handled again, which an acknowledged update never is.
+       */
+      const commit = (entry: StreamEntry, session: Session | undefined, records: Records) =>
         Effect.suspend(() => {
           const record = session === undefined ? undefined : { lastEntryId: entry.entryId, session }
           // Forgotten first: if the commit fails or is refused, the next update reads what Redis holds.
           const known = committed.get(entry.chatId)
           committed.delete(entry.chatId)
+          const stateCommit = state.commit({
+            partition: entry.partition,
+            epoch: entry.epoch,
+            chatId: entry.chatId,
+            entryId: entry.entryId,
+            record
+          })
+          const writes = records.length === 0 ? stateCommit : Effect.map(
+            Effect.all([stateCommit, ...records.splice(0)], { concurrency: "unbounded" }),
+            ([written]) => written
+          )
           return Effect.tap(
-            persistently(state.commit({
-              partition: entry.partition,
-              epoch: entry.epoch,
-              chatId: entry.chatId,
-              entryId: entry.entryId,
-              record
-            })),
+            persistently(writes),
             (written) =>
               Effect.sync(() => {
                 const kept = record ?? (known?.epoch === entry.epoch ? known.record : undefined)
@@ -117,7 +134,13 @@ export class ChatActors extends Context.Service<ChatActors, {
           yield* Effect.logError("update dead-lettered", { partition: entry.partition, entry: entry.entryId, error })
         })
 
-      const runHandler = (entry: StreamEntry, session: Session) =>
+      /** Writes the records of sends made so far, before a failed handler runs again (which then finds them). */
+      const writeRecords = (records: Records) =>
+        Effect.suspend(() =>
+          records.length === 0 ? Effect.void : persistently(Effect.all(records.splice(0), { concurrency: "unbounded", discard: true }))
+        )
+
+      const runHandler = (entry: StreamEntry, session: Session, records: Records) =>
         Effect.suspend(() => {
           let attempts = 0
           const once = Effect.suspend(() => {
@@ -136,35 +159,37 @@ export class ChatActors extends Context.Service<ChatActors, {
                   params,
                   lane: "interactive",
                   idempotencyKey: `${update.update_id}:${call++}`,
-                  fresh
+                  fresh,
+                  deferRecord: (write) => records.push(write)
                 }).pipe(Effect.catchIf((e) => e._tag === "SendError" && e.reason._tag === "InDoubt", () =>
                   Effect.succeed(true)))
             })
           }).pipe(Effect.catchDefect((defect) => Effect.fail(new HandlerError({ message: String(defect), cause: defect }))))
           return Effect.withSpan(once, "handle", hotSpan).pipe(
-            Effect.tapError(() => Metric.update(Metrics.handlerFailures, 1)),
+            Effect.tapError(() => Effect.andThen(writeRecords(records), Metric.update(Metrics.handlerFailures, 1))),
             Effect.retry({ schedule: Schedule.exponential(retryBase).pipe(Schedule.jittered), times: maxAttempts - 1 })
           )
         })
 
       const processEntry = (entry: StreamEntry) =>
         Effect.withSpan(Effect.gen(function*() {
+          const records: Records = []
           const record = yield* load(entry)
           if (Option.isSome(record) && entryIdAtMost(entry.entryId, record.value.lastEntryId)) {
-            yield* commit(entry, undefined)
+            yield* commit(entry, undefined, records)
             return "already_applied" as const
           }
           const session = Option.match(record, { onNone: () => ({}), onSome: (r) => r.session })
           if (entry.deliveries > maxDeliveries) {
             yield* deadLetter(entry, `delivered ${entry.deliveries} times without being acknowledged`, 0)
-            return (yield* commit(entry, session)) ? "dead_letter" as const : "fenced" as const
+            return (yield* commit(entry, session, records)) ? "dead_letter" as const : "fenced" as const
           }
-          const outcome = yield* Effect.result(runHandler(entry, session))
+          const outcome = yield* Effect.result(runHandler(entry, session, records))
           if (outcome._tag === "Success") {
-            return (yield* commit(entry, outcome.success)) ? "ok" as const : "fenced" as const
+            return (yield* commit(entry, outcome.success, records)) ? "ok" as const : "fenced" as const
           }
           yield* deadLetter(entry, outcome.failure.message, maxAttempts)
-          return (yield* commit(entry, session)) ? "dead_letter" as const : "fenced" as const
+          return (yield* commit(entry, session, records)) ? "dead_letter" as const : "fenced" as const
         }).pipe(
           Effect.tap((result) =>
             Effect.gen(function*() {

@@ -41,6 +41,9 @@ const cpuMsOf = (pid: number | undefined): number | undefined => {
  */
 const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter((arg) => arg !== "")
 
+/** `BENCH_LOG_DIR` keeps each child's whole output in `<dir>/<pid>.log` (e.g. with `--trace-gc`). */
+const logDir = process.env.BENCH_LOG_DIR
+
 export const startNode = async (script: string, env: Record<string, string>, readyUrl: string): Promise<Proc> => {
   const child = ChildProcess.spawn(process.execPath, [...nodeArgs, Path.join(root, script)], {
     cwd: root,
@@ -48,6 +51,12 @@ export const startNode = async (script: string, env: Record<string, string>, rea
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""
+  if (logDir !== undefined) {
+    const log = Fs.createWriteStream(Path.join(logDir, `${child.pid}.log`))
+    log.write(`${script} ROLES=${env["ROLES"] ?? ""} spawned at ${Date.now()} (ms since the epoch)\n`)
+    child.stdout.pipe(log)
+    child.stderr.pipe(log)
+  }
   child.stdout.on("data", (d) => (output = (output + String(d)).slice(-10_000)))
   child.stderr.on("data", (d) => (output = (output + String(d)).slice(-10_000)))
   const stop = async () => {

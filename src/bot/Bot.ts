@@ -2,7 +2,7 @@
  * The bot: one Composer per feature, in the order they claim updates. A flow in progress (promo, ticket) sees each
  * message first and lets commands and menu buttons through.
  */
-import { Composer } from "grammy"
+import { Composer } from "./Composer.ts"
 import type { BotContext } from "./BotContext.ts"
 import { fallback } from "./features/Fallback.ts"
 import { help } from "./features/Help.ts"

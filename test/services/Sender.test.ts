@@ -1,7 +1,8 @@
 /**
  * The Sender's idempotency: a key already sent answers with the recorded result and sends nothing; a failed
- * call records nothing (it may be retried); a call whose earlier attempt died mid-flight is not sent again; a
- * group upgraded to a supergroup is written to at its new id.
+ * call records nothing (it may be retried); a call whose earlier attempt died mid-flight is not sent again, and
+ * neither is one whose record its caller holds back and has not written yet; a group upgraded to a supergroup is
+ * written to at its new id.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
@@ -65,6 +66,19 @@ describe("Sender", () => {
       const inDoubt = yield* Effect.flip(sender.call(message("u3:0", 903)))
       assert.strictEqual(inDoubt._tag === "SendError" ? inDoubt.reason._tag : inDoubt._tag, "InDoubt")
       assert.strictEqual((yield* emulator.messages(903)).length, 0)
+    }))
+
+  it.live("hands the record to a caller that defers it: in doubt until it is written, then the recorded result", () =>
+    Effect.gen(function*() {
+      const { emulator, sender } = yield* setup
+      const writes: Array<Effect.Effect<void, unknown>> = []
+      const sent = yield* sender.call({ ...message("u5:0", 905), deferRecord: (write) => writes.push(write) })
+      assert.strictEqual(writes.length, 1)
+      const early = yield* Effect.flip(sender.call(message("u5:0", 905)))
+      assert.strictEqual(early._tag === "SendError" ? early.reason._tag : early._tag, "InDoubt")
+      yield* Effect.all(writes)
+      assert.deepStrictEqual(yield* sender.call(message("u5:0", 905)), sent)
+      assert.strictEqual((yield* emulator.messages(905)).length, 1)
     }))
 
   it.live("writes to the supergroup a group was upgraded to (migrate_to_chat_id)", () =>

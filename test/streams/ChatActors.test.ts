@@ -1,10 +1,13 @@
 /**
  * Chat actors: in-flight work is bounded (the reader stops reading when the bound is reached, so the backlog
- * stays in Redis), and idle actors are passivated and come back on the chat's next update.
+ * stays in Redis), idle actors are passivated and come back on the chat's next update, and a handler that fails
+ * after sending finds its sends recorded when it runs again.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import { HandlerError, UpdateHandler } from "../../services/UpdateHandler.ts"
 import { Keys } from "../../streams/Keys.ts"
+import { emulatorSetup } from "../support/EmulatorGateway.ts"
 import { gatewayEnv, redisClient, testDatabase, testPrefix } from "../support/Infra.ts"
 import { startGateway } from "../support/Gateway.ts"
 import { eventually } from "../support/Processes.ts"
@@ -66,5 +69,32 @@ describe("chat actors", () => {
       yield* eventually("actors passivated", Effect.map(metric(url, "tg_chat_actors_active"), (n) => n === 0))
       yield* post(url, messageUpdate(2003, 700))
       yield* eventually("revived actor handled the next update", Effect.sync(() => handled === 4))
+    }))
+
+  it.live("a handler that fails after a send runs again and gets the recorded answer, not a second message", () =>
+    Effect.gen(function*() {
+      const { emulator, env } = yield* emulatorSetup("t-rerun", { HANDLER_RETRY_BASE_MS: "10" })
+      const chatId = 3001
+      yield* emulator.registerChat({ id: chatId, type: "private", firstName: "P" })
+      const answers: Array<unknown> = []
+      // Sends, then fails the first time; the retry sends the same call again.
+      const handler = Layer.succeed(UpdateHandler)({
+        handle: (input) =>
+          Effect.gen(function*() {
+            const answer = yield* input.outbound("sendMessage", { chat_id: chatId, text: "once" }).pipe(
+              Effect.mapError((error) => new HandlerError({ message: String(error) }))
+            )
+            answers.push(answer)
+            if (answers.length === 1) return yield* new HandlerError({ message: "failed after sending" })
+            return input.session
+          })
+      })
+      const { url } = yield* startGateway({ env, handler })
+      yield* post(url, messageUpdate(3100, chatId))
+      yield* eventually("handled twice", Effect.sync(() => answers.length === 2))
+      const sent = yield* emulator.messages(chatId)
+      assert.deepStrictEqual(sent.map((m) => m.text), ["once"])
+      assert.deepStrictEqual(answers[1], answers[0])
+      assert.deepInclude(answers[0] as object, { message_id: sent[0]!.message_id })
     }))
 })

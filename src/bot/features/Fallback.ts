@@ -1,5 +1,5 @@
 /** Anything no feature handled: a private-chat message gets a gentle pointer to the menu; the rest is ignored. */
-import { Composer } from "grammy"
+import { Composer } from "../Composer.ts"
 import type { BotContext } from "../BotContext.ts"
 import { menuFor } from "../Flow.ts"
 

@@ -1,5 +1,5 @@
 /** `/help`: what the bot can do. */
-import { Composer } from "grammy"
+import { Composer } from "../Composer.ts"
 import type { BotContext } from "../BotContext.ts"
 import { menuFor } from "../Flow.ts"
 

@@ -3,7 +3,7 @@
  * `/start <token>`. The platform account waits in the chat's session for ten minutes; a Telegram account linked
  * to another platform account is refused (unlink first). No PII goes into the messages.
  */
-import { Composer } from "grammy"
+import { Composer } from "../Composer.ts"
 import { answerQuery, menuFor } from "../Flow.ts"
 import type { BotContext } from "../BotContext.ts"
 

@@ -3,7 +3,7 @@
  * Every callback query is answered; a button from an older layout gets a soft "no longer active".
  */
 import { Option } from "effect"
-import { Composer } from "grammy"
+import { Composer } from "../Composer.ts"
 import type { BotContext } from "../BotContext.ts"
 import * as CallbackData from "../CallbackData.ts"
 import { answerQuery } from "../Flow.ts"

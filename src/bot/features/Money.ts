@@ -2,7 +2,7 @@
  * Money never moves in the chat: any message about depositing, withdrawing or paying in or out (English or
  * Italian), and `/deposit` or `/withdraw`, is answered with a button to the operator's web cabinet.
  */
-import { Composer } from "grammy"
+import { Composer } from "../Composer.ts"
 import type { BotContext } from "../BotContext.ts"
 import { menuFor } from "../Flow.ts"
 import { cabinet } from "../keyboards/MainMenu.ts"

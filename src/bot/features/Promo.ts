@@ -4,7 +4,7 @@
  * between the two messages changes nothing: the next message still finds the flow. A menu button or a command
  * leaves the flow; three malformed answers end it. Attempts are limited per player (`PROMO_ATTEMPTS_PER_HOUR`).
  */
-import { Composer } from "grammy"
+import { Composer } from "../Composer.ts"
 import { answerQuery, clip, endFlow, menuFor, onFlowAnswer } from "../Flow.ts"
 import type { BotContext, PromoAnswer } from "../BotContext.ts"
 import type { Texts } from "../texts/index.ts"

@@ -3,7 +3,8 @@
  * each event), the chat's language (English or Italian, kept in the chat's session), and unlinking the
  * account (after a confirmation; notifications stop at once and the platform is told).
  */
-import { Composer, GrammyError } from "grammy"
+import { GrammyError } from "grammy"
+import { Composer } from "../Composer.ts"
 import { consentTypes } from "../../../services/Identity.ts"
 import { answerQuery, menuFor } from "../Flow.ts"
 import type { BotContext } from "../BotContext.ts"

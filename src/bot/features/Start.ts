@@ -4,7 +4,8 @@
  * `link_account` asks the player to confirm, a `resume` offers to continue; a reused, expired, foreign or
  * unknown token gets its own friendly message, never internal detail.
  */
-import { Composer, InlineKeyboard } from "grammy"
+import { InlineKeyboard } from "grammy"
+import { Composer } from "../Composer.ts"
 import type { Arrival } from "../../../services/Arrivals.ts"
 import type { BotContext } from "../BotContext.ts"
 import { menuFor } from "../Flow.ts"

@@ -3,7 +3,7 @@
  * next text message is it. The step lives in the chat's session; a command or a menu button leaves the flow.
  * The ticket is stored once per update (a re-run opens nothing twice) and the platform's support is told.
  */
-import { Composer } from "grammy"
+import { Composer } from "../Composer.ts"
 import type { BotContext } from "../BotContext.ts"
 import { answerQuery, endFlow, menuFor, onFlowAnswer } from "../Flow.ts"
 

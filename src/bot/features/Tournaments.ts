@@ -5,7 +5,8 @@
  * amounts of money in the messages.
  */
 import { Option } from "effect"
-import { Composer, InlineKeyboard } from "grammy"
+import { InlineKeyboard } from "grammy"
+import { Composer } from "../Composer.ts"
 import type { Mission, Tournament } from "../../../services/Platform.ts"
 import { answerQuery, clip } from "../Flow.ts"
 import type { BotContext, ListedTournament, ReminderAnswer } from "../BotContext.ts"

@@ -4,7 +4,7 @@
  * `{"v":1,"type":"consents","promotions"?,"tournaments"?,"payouts"?}`. Anything else gets a friendly answer.
  */
 import { Option, Schema } from "effect"
-import { Composer } from "grammy"
+import { Composer } from "../Composer.ts"
 import type { BotContext } from "../BotContext.ts"
 import { menuFor } from "../Flow.ts"
 
