@@ -8,7 +8,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Crypto from "node:crypto"
 import type { ParsedUpdate } from "../src/domain/Update.ts"
 import * as Env from "../src/config.ts"
-import { RedisClient } from "../layers/Redis.ts"
+import { batchThisTick, RedisClient } from "../layers/Redis.ts"
 import { Keys } from "./Keys.ts"
 
 /**
@@ -45,6 +45,7 @@ export class UpdateIngest extends Context.Service<UpdateIngest, {
       const appendNow = (update: ParsedUpdate, raw: string, traceparent: string): Promise<AppendResult> => {
         const p = keys.partitionOf(update.chatId)
         const args = [keys.seen(p, update.updateId), keys.stream(p), ttl, raw, traceparent, update.chatId] as const
+        batchThisTick(client)
         return client.evalsha(appendSha, 2, ...args).then(toResult, (error: unknown) =>
           // A Redis that restarted or flushed its script cache: send the script itself (which caches it again).
           error instanceof Error && error.message.startsWith("NOSCRIPT")
