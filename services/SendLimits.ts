@@ -185,10 +185,15 @@ export class SendLimits extends Context.Service<SendLimits, {
   /** Waits until this process may send one message to `chatId` on `lane` (null: no chat limit applies). */
   readonly permit: (lane: Lane, chatId: number | null) => Effect.Effect<Permit>
   /**
-   * Tells the limits a message to `chatId` has been sent: the chat's next one waits a full interval from now
-   * (in this process and in Redis), so a message that left late cannot have the next one arrive too close.
+   * Tells this process a message to `chatId` has just been sent: the chat's next one waits a full interval from
+   * now, so a message that left late cannot have the next one arrive too close.
    */
-  readonly sent: (chatId: number | null) => Effect.Effect<void, Redis.RedisError>
+  readonly sentHere: (chatId: number | null) => Effect.Effect<void>
+  /**
+   * Tells the other processes the same, through Redis (e.g. after a partition moved). The interval counts from
+   * when this runs, so a caller may write it a little later (with its other writes): the next slot only moves later.
+   */
+  readonly sentShared: (chatId: number | null) => Effect.Effect<void, Redis.RedisError>
   /**
    * Waits out a pause another process has set since this permit was granted: the last look before sending,
    * so a permit granted just before a 429 elsewhere does not go out during the pause. A permit granted with no
@@ -343,18 +348,18 @@ export class SendLimits extends Context.Service<SendLimits, {
       const intervalOf = (chatId: number) => chatId < 0 ? paced.groupIntervalMs : paced.chatIntervalMs
       /** Chat -> when its next message may leave, after the last one this process sent there. */
       const nextForChat = new Map<number, number>()
-      // Both here and in Redis (for the other processes, e.g. after a partition moved).
-      const sent = (chatId: number | null) =>
-        Effect.suspend(() => {
-          if (chatId === null) return Effect.void
+      const sentHere = (chatId: number | null) =>
+        Effect.sync(() => {
+          if (chatId === null) return
           const now = Date.now()
           // A little later than Redis will allow, so the dispenser is not refused by a clock a few ms apart.
           nextForChat.set(chatId, now + intervalOf(chatId) + 15)
           if (nextForChat.size > 100_000) {
             for (const [chat, at] of nextForChat) if (at <= now) nextForChat.delete(chat)
           }
-          return Effect.asVoid(markSent(keys.limits(`chat:${chatId}`), intervalOf(chatId)))
         })
+      const sentShared = (chatId: number | null) =>
+        chatId === null ? Effect.void : Effect.asVoid(markSent(keys.limits(`chat:${chatId}`), intervalOf(chatId)))
       /** Until this process's own pause ends (set at once on a 429, before Redis has it). */
       let pausedUntil = 0
       const waitUntil = (at: number) => {
@@ -407,7 +412,7 @@ export class SendLimits extends Context.Service<SendLimits, {
         return waitUntil(pausedUntil)
       })
 
-      return { permit, sent, holdIfPaused, pause, tryAcquire, pacing: paced }
+      return { permit, sentHere, sentShared, holdIfPaused, pause, tryAcquire, pacing: paced }
     })
   )
 }

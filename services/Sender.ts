@@ -38,10 +38,10 @@ export type OutboundCall = {
    */
   readonly recheck?: Effect.Effect<WithdrawnReason | undefined>
   /**
-   * Takes the writes that record a sent call's outcome (and the chat's pacing) instead of the call waiting for
-   * them: the caller makes them durable before it acknowledges its work (a chat actor does, in the round trip of
-   * its commit). Until then the claim stands for the call, so a call made again in between is in doubt: never
-   * sent twice.
+   * Takes the writes that record a sent call's outcome (and the chat's pacing in Redis) instead of the call
+   * waiting for them: the caller makes them durable before it acknowledges its work (a chat actor does, in the
+   * round trip of its commit). Until then the claim stands for the call, so a call made again in between is in
+   * doubt: never sent twice.
    */
   readonly deferRecord?: (write: Effect.Effect<void, Redis.RedisError>) => void
 }
@@ -160,9 +160,12 @@ export class Sender extends Context.Service<Sender, {
                   ], { discard: true }).pipe(Effect.ignore)
                 )
               )
+              const chatId = limited ? chatIdOf(call.params) : null
+              // This process notes the send at once; Redis's note goes with the record, which may be deferred.
+              yield* limits.sentHere(chatId)
               const record = Effect.all([
                 redis.send("SET", key, "D" + JSON.stringify(result ?? null), "EX", String(doneTtlS)),
-                limited ? limits.sent(chatIdOf(call.params)) : Effect.void
+                limits.sentShared(chatId)
               ], { concurrency: 2, discard: true })
               if (call.deferRecord === undefined) yield* record
               else call.deferRecord(record)
