@@ -90,7 +90,8 @@ export const makeMailboxes = <K, E>(options: {
         Effect.ensuring(options.stopped?.(key) ?? Effect.void)
       )
 
-    // Posting and this check are both synchronous: an actor with anything queued or in hand is never ended.
+    // Posting and this check are both synchronous, and a post marks its mailbox active: an actor with anything
+    // queued, in hand or just handed to it is never ended.
     const sweep = Effect.sync(() => {
       const before = Date.now() - idleMs
       for (const [key, mailbox] of mailboxes) {
@@ -105,6 +106,8 @@ export const makeMailboxes = <K, E>(options: {
       Effect.suspend(() => {
         const existing = mailboxes.get(key)
         if (existing !== undefined) {
+          // Active from now: the sweeper leaves it alone even before its fiber has taken the entry.
+          existing.lastActive = Date.now()
           Queue.offerUnsafe(existing.queue, entry)
           return Effect.void
         }
