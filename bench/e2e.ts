@@ -76,7 +76,7 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
       })
       const postedAt = new Map<number, Array<Scheduled>>()
       for (const posted of ingest.schedule) postedAt.set(posted.chatId, [...(postedAt.get(posted.chatId) ?? []), posted])
-      const expected = ingest.schedule.length
+      const expected = (ingest.statuses["2xx"] ?? 0) + (ingest.statuses["200"] ?? 0)
       const mine = (log: ReadonlyArray<Received>) =>
         log.filter((m) => m.chatId >= chatBase && m.chatId < chatBase + chats)
       const deadline = Date.now() + 120_000

@@ -51,7 +51,10 @@ export type WebhookLoad = {
   readonly schedule?: boolean
 }
 
-/** A request answered 2xx: its update and chat, and when it was scheduled (ms since the epoch). */
+/**
+ * A request: its update and chat, and when it was scheduled (ms since the epoch). The C generator lists those
+ * answered 2xx; the Node one (without a C compiler) every request, at the moment it was sent.
+ */
 export type Scheduled = { readonly updateId: number; readonly chatId: number; readonly at: number }
 
 /** Posts message updates to `127.0.0.1:port` + `path`, as `load.ts` would, with the fastest generator at hand. */
