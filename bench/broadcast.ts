@@ -15,7 +15,6 @@
  */
 import { autoRetry } from "@grammyjs/auto-retry"
 import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
-import * as Redis from "effect/persistence/Redis"
 import { Api } from "grammy"
 import * as Crypto from "node:crypto"
 import * as RedisLayer from "../layers/Redis.ts"
@@ -26,6 +25,7 @@ import { defaultToken } from "../src/emulator/Options.ts"
 import { Keys } from "../streams/Keys.ts"
 import { Outbox } from "../streams/Outbox.ts"
 import { freePort, type Proc, startNode } from "./lib/proc.ts"
+import { leasesSettled } from "./lib/leases.ts"
 import { deleteKeys } from "./lib/updates.ts"
 
 const limit = 300
@@ -90,27 +90,6 @@ const measure = async (emulator: ReturnType<typeof control>, total: number) => {
   }
 }
 
-/** Waits until every outbox partition is leased and `count` sender processes hold them, the same for 1 s. */
-const awaitSendersSettled = (count: number) =>
-  Effect.gen(function*() {
-    const redis = yield* Redis.Redis
-    const keys = yield* Keys
-    const holders = Effect.forEach(Array.from({ length: keys.partitions }, (_, p) => p), (p) =>
-      redis.send<string | null>("GET", keys.outboxLease(p)))
-    const settled = (leases: ReadonlyArray<string | null>) =>
-      leases.every((l) => l !== null) && new Set(leases.map((l) => l!.split("|")[0])).size === count
-    const deadline = Date.now() + 60_000
-    let last = ""
-    while (Date.now() < deadline) {
-      const leases = yield* holders
-      const now = leases.map((l) => l?.split("|")[0]).join(",")
-      if (settled(leases) && now === last) return
-      last = now
-      yield* Effect.sleep("1 second")
-    }
-    return yield* Effect.die(new Error(`the ${count} senders did not share the outbox partitions within 60 s`))
-  })
-
 /** Waits until `count` mailing messages were delivered, besides the `replies()` sent meanwhile. */
 const awaitDelivered = async (
   emulator: ReturnType<typeof control>,
@@ -170,7 +149,9 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
     for (let i = 0; i < senderProcesses; i++) {
       senders.push(await startNode("src/main.ts", { ...env, ROLES: "sender" }, `${url}/_emulator/health`))
     }
-    await runtime.runPromise(awaitSendersSettled(senderProcesses))
+    const keys = await runtime.runPromise(Effect.service(Keys))
+    await leasesSettled(redisUrl, Array.from({ length: keys.partitions }, (_, p) => keys.outboxLease(p)), senderProcesses,
+      "senders")
     await runtime.runPromise(Effect.flatMap(Outbox, (outbox) =>
       outbox.enqueueAll(messages.map((m) => ({
         lane: "bulk" as const,

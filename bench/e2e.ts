@@ -11,7 +11,8 @@
 import * as Crypto from "node:crypto"
 import { type Scheduled, webhookLoad } from "./lib/httpload.ts"
 import { summarize } from "./lib/load.ts"
-import { Redis } from "ioredis"
+import { Keys } from "../streams/Keys.ts"
+import { leasesSettled } from "./lib/leases.ts"
 import { freePort, type Proc, startNode } from "./lib/proc.ts"
 import { deleteKeys } from "./lib/updates.ts"
 
@@ -49,7 +50,8 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
     for (let i = 0; i < workerCount; i++) {
       workers.push(await startNode("src/main.ts", { ...env, ROLES: "worker" }, `http://127.0.0.1:${port}/healthz`))
     }
-    await partitionsSettled(redisUrl, prefix, workerCount)
+    const keys = Keys.make(prefix, Number(process.env.PARTITIONS ?? 16))
+    await leasesSettled(redisUrl, Array.from({ length: keys.partitions }, (_, p) => keys.lease(p)), workerCount, "workers")
     let nextId = Math.floor(Math.random() * 1e9)
     type Received = { readonly chatId: number; readonly at: number }
     const messages = async () =>
@@ -157,26 +159,5 @@ export const run = async ({ quick }: { readonly quick: boolean }) => {
     await Promise.all(workers.map((w) => w.stop()))
     await stub.stop()
     await deleteKeys(redisUrl, prefix)
-  }
-}
-
-/** Waits until every update partition is leased and `count` workers hold them, unchanged for a second. */
-const partitionsSettled = async (redisUrl: string, prefix: string, count: number) => {
-  const client = new Redis(redisUrl)
-  try {
-    const partitions = Number(process.env.PARTITIONS ?? 16)
-    const deadline = Date.now() + 60_000
-    let last = ""
-    while (Date.now() < deadline) {
-      const leases = await client.mget(Array.from({ length: partitions }, (_, p) => `${prefix}{p${p}}:lease`))
-      const holders = leases.map((l) => l?.split("|")[0] ?? "")
-      const now = holders.join(",")
-      if (holders.every((h) => h !== "") && new Set(holders).size === count && now === last) return
-      last = now
-      await new Promise((resolve) => setTimeout(resolve, 1000))
-    }
-    throw new Error(`the ${count} workers did not share the update partitions within 60 s`)
-  } finally {
-    client.disconnect()
   }
 }
