@@ -8,7 +8,7 @@ import * as Env from "../src/config.ts"
 import { ChatActors } from "./ChatActors.ts"
 import { Keys } from "./Keys.ts"
 import { makeOwnership } from "./Ownership.ts"
-import { consume, maintain } from "./PartitionConsumer.ts"
+import { consume, maintain, makeSharedReader } from "./PartitionConsumer.ts"
 
 export { assignment } from "./Ownership.ts"
 
@@ -22,6 +22,13 @@ export class PartitionOwnership extends Context.Service<PartitionOwnership, {
       const keys = yield* Keys
       const actors = yield* ChatActors
       const context = yield* Effect.context<Keys | ChatActors | Redis.Redis>()
+      // Made before the membership, so that it is still reading while partitions leave on shutdown.
+      const shared = yield* makeSharedReader({
+        group: keys.group,
+        reserve: actors.reserve,
+        unreserve: actors.unreserve,
+        dispatch: actors.dispatch
+      })
       return yield* makeOwnership({
         name: "worker",
         partitions: keys.partitions,
@@ -31,7 +38,7 @@ export class PartitionOwnership extends Context.Service<PartitionOwnership, {
         leaseMs: yield* Env.leaseMs,
         run: (own) =>
           Effect.all([
-            consume(own),
+            consume(own, shared),
             maintain(own.partition).pipe(Effect.repeat(Schedule.spaced("5 seconds")))
           ], { concurrency: "unbounded", discard: true }).pipe(Effect.provide(context)),
         drained: actors.drained
