@@ -52,8 +52,8 @@ export const makePartitionTracker = () => {
 
 /**
  * One fiber per key, each with its own queue, handling its entries one at a time in the order they were
- * posted; different keys run concurrently. A key's posts must not race each other (each comes from its
- * partition's one reader).
+ * posted; different keys run concurrently. A key's entries are handled in the order of the posts' calls when
+ * these come one after another (each partition's entries come from one reader).
  *
  * An actor idle for `idle` is passivated: a sweeper, every quarter of `idle`, ends the queues of actors that
  * wait with nothing queued and have finished nothing for that long, and their fibers stop. (A timeout on each
@@ -112,7 +112,16 @@ export const makeMailboxes = <K, E>(options: {
           return Effect.void
         }
         return Effect.gen(function*() {
-          const mailbox: Mailbox = { queue: yield* Queue.unbounded<E, Cause.Done>(), busy: false, lastActive: Date.now() }
+          const queue = yield* Queue.unbounded<E, Cause.Done>()
+          // Another post for this key may have made its mailbox meanwhile (a partition's reader and its adoption of
+          // orphaned entries both post): the entry goes there, behind what that post queued.
+          const made = mailboxes.get(key)
+          if (made !== undefined) {
+            made.lastActive = Date.now()
+            Queue.offerUnsafe(made.queue, entry)
+            return
+          }
+          const mailbox: Mailbox = { queue, busy: false, lastActive: Date.now() }
           mailboxes.set(key, mailbox)
           Queue.offerUnsafe(mailbox.queue, entry)
           if (options.started !== undefined) yield* options.started

@@ -110,6 +110,8 @@ export const makeOwnership = (spec: OwnershipSpec): Effect.Effect<{
           Effect.repeat({ schedule: Schedule.spaced(tick), while: (renewed) => renewed !== 0 })
         )
         // A reader that stops on its own (it should not) gives the partition back, so another process takes it.
+        // On every way out (shutdown interrupts this fiber) the reader is stopped first, before the partition is
+        // drained and released: it must not read what the next owner will own.
         const outcome = yield* Effect.raceAllFirst([
           Effect.as(renewal, "lost" as const),
           Effect.as(Deferred.await(handOver), "hand_over" as const),
@@ -117,8 +119,7 @@ export const makeOwnership = (spec: OwnershipSpec): Effect.Effect<{
             Effect.tap((exit) => Effect.logError("partition reader stopped", { exit: String(exit) })),
             Effect.as("reader_stopped" as const)
           )
-        ])
-        yield* Fiber.interrupt(worker)
+        ]).pipe(Effect.ensuring(Fiber.interrupt(worker)))
         yield* Effect.logInfo("partition stopping", { partition, epoch, reason: outcome })
       }).pipe(
         // On hand-over and on shutdown alike: finish what is in flight, then free the lease at once.

@@ -156,10 +156,22 @@ export type SharedReader<Entry> = {
   /**
    * Reads `member`'s stream with the others until interrupted. Leaving waits until a read that included the stream
    * has been dispatched (it is cut short first), so nothing read for the partition is left behind undispatched.
+   * Fails when a read fails: Redis may have delivered entries whose reply never arrived, so the partition's reader
+   * starts over (its takeover pass claims what is pending under this consumer too) before it joins again.
    */
-  readonly join: (member: SharedMember<Entry>) => Effect.Effect<never>
+  readonly join: (member: SharedMember<Entry>) => Effect.Effect<never, Redis.RedisError>
   /** The streams the read in progress covers (none between reads). */
   readonly reading: Effect.Effect<ReadonlyArray<string>>
+  /** The Redis client id of the reading connection (`CLIENT LIST`), while it is connected. */
+  readonly connectionId: Effect.Effect<string | undefined>
+}
+
+/** A read of the shared reader, from the moment its streams are chosen until what it brought is dispatched. */
+type SharedRead = {
+  readonly streams: ReadonlySet<string>
+  readonly done: Deferred.Deferred<void>
+  /** Not yet sent, sent (possibly parked at Redis), or answered. */
+  stage: "choosing" | "sent" | "answered"
 }
 
 /**
@@ -174,12 +186,17 @@ export type SharedReader<Entry> = {
  * A partition joining or leaving cuts the read in progress short (`CLIENT UNBLOCK`, or at worst it ends by itself
  * within its block time), so a new partition is read at once and a leaving one has everything read for it
  * dispatched before it is drained and released.
+ *
+ * A read never brings more entries than the slots it holds: it waits for a slot per stream (as many as the
+ * process has), and with fewer slots than streams it reads some of them in turn, without blocking.
  */
 export const makeSharedReader = <Entry>(options: {
   readonly group: string
   readonly reserve: (max: number) => Effect.Effect<number>
   readonly unreserve: (n: number) => Effect.Effect<void>
   readonly dispatch: (entry: Entry) => Effect.Effect<void>
+  /** How many slots there are in all (`WORKER_MAX_IN_FLIGHT`). */
+  readonly maxInFlight: number
   /** How long one read blocks at most (default 1 s; the lease keeps a margin above it). */
   readonly blockMs?: number
 }): Effect.Effect<SharedReader<Entry>, never, Redis.Redis | Scope.Scope> =>
@@ -189,10 +206,13 @@ export const makeSharedReader = <Entry>(options: {
     const block = String(options.blockMs ?? blockMs)
     const members = new Map<string, SharedMember<Entry>>()
     let changed = Deferred.makeUnsafe<void>()
-    /** The read in progress: the streams it covers, the connection it is parked on, done once dispatched. */
-    let current: { readonly streams: ReadonlySet<string>; readonly done: Deferred.Deferred<void> } | undefined
+    /** Fails the members of a failed read's era, so that they start over. */
+    let broken = Deferred.makeUnsafe<never, Redis.RedisError>()
+    let current: SharedRead | undefined
     let clientId: string | undefined
     let lastReadAt = 0
+    /** Where the next read starts when it can take only some of the streams. */
+    let turn = 0
     const readInterval = makeReadPacing()
 
     const untilChanged = Effect.suspend(() => Effect.raceFirst(Deferred.await(changed), Effect.sleep("100 millis")))
@@ -204,14 +224,16 @@ export const makeSharedReader = <Entry>(options: {
 
     /**
      * Cuts a read short: the blocked `XREADGROUP` answers as if it had timed out (or with what it already had).
-     * A read not yet parked at Redis is tried again shortly; without the right to `CLIENT UNBLOCK` it ends
-     * within its block time anyway.
+     * Asked again shortly while the read is not yet sent or not yet parked at Redis; without the right to
+     * `CLIENT UNBLOCK` it ends within its block time anyway.
      */
-    const cutShort = (read: NonNullable<typeof current>) =>
+    const cutShort = (read: SharedRead) =>
       Effect.gen(function*() {
-        while (!Deferred.isDoneUnsafe(read.done) && clientId !== undefined) {
-          const unblocked = yield* redis.send<number>("CLIENT", "UNBLOCK", clientId).pipe(Effect.orElseSucceed(() => -1))
-          if (unblocked !== 0) return
+        while (!Deferred.isDoneUnsafe(read.done) && read.stage !== "answered") {
+          if (read.stage === "sent" && clientId !== undefined) {
+            const unblocked = yield* redis.send<number>("CLIENT", "UNBLOCK", clientId).pipe(Effect.orElseSucceed(() => -1))
+            if (unblocked !== 0) return
+          }
           yield* Effect.sleep("5 millis")
         }
       })
@@ -221,43 +243,57 @@ export const makeSharedReader = <Entry>(options: {
         if (members.size === 0) return yield* untilChanged
         const wait = lastReadAt + readInterval() - Date.now()
         if (wait > 0) yield* Effect.sleep(wait)
-        const reserved = yield* options.reserve(batch)
-        // From here until what it brings is dispatched, a partition that leaves waits for this read.
-        const candidates = [...members.values()]
-        const read = { streams: new Set(candidates.map((m) => m.stream)), done: Deferred.makeUnsafe<void>() }
-        current = read
+        // A slot per stream, as far as there are slots: never more entries than slots held.
+        let held = yield* options.reserve(batch)
+        let dispatched = 0
         const issued = yield* Effect.gen(function*() {
-          const safe: Array<SharedMember<Entry>> = []
-          for (const member of candidates) if (yield* member.own.leaseSafe) safe.push(member)
-          // Not one that left while the leases were looked at.
-          const live = safe.filter((m) => members.get(m.stream) === m)
-          if (live.length === 0) {
-            yield* options.unreserve(reserved)
-            return false
-          }
-          lastReadAt = Date.now()
-          const reply = yield* connection.send<Array<[string, Array<RawEntry>]> | null>(
-            "XREADGROUP", "GROUP", group, live[0]!.own.consumer,
-            "COUNT", String(Math.max(1, Math.floor(reserved / live.length))), "BLOCK", block,
-            "STREAMS", ...live.map((m) => m.stream), ...live.map(() => ">")
-          ).pipe(Effect.onError(() => options.unreserve(reserved)))
-          const entries: Array<Entry> = []
-          for (const [stream, raw] of reply ?? []) {
-            const member = live.find((m) => m.stream === stream)!
-            for (const [id, fields] of raw) if (fields !== null) entries.push(member.toEntry(id, fields, 1))
-          }
-          // Up to a whole count per stream came back: slots for the ones beyond those reserved are waited for.
-          let held = reserved
-          while (held < entries.length) held += yield* options.reserve(entries.length - held)
-          yield* Effect.forEach(entries, options.dispatch, { discard: true })
-          if (held > entries.length) yield* options.unreserve(held - entries.length)
-          return true
-        }).pipe(Effect.ensuring(Effect.sync(() => {
-          current = undefined
-          Deferred.doneUnsafe(read.done, Exit.void)
-        })))
-        // Every lease too close to its end: until a partition joins or leaves, or a lease is renewed.
-        if (!issued) yield* untilChanged
+          const wanted = Math.min(members.size, options.maxInFlight)
+          while (held < wanted) held += yield* options.reserve(wanted - held)
+          // From here until what it brings is dispatched, a partition that leaves waits for this read.
+          const candidates = [...members.values()]
+          const read: SharedRead = { streams: new Set(candidates.map((m) => m.stream)), done: Deferred.makeUnsafe(), stage: "choosing" }
+          current = read
+          return yield* Effect.gen(function*() {
+            const safe: Array<SharedMember<Entry>> = []
+            for (const member of candidates) if (yield* member.own.leaseSafe) safe.push(member)
+            // Not one that left while the leases were looked at.
+            const live = safe.filter((m) => members.get(m.stream) === m)
+            if (live.length === 0) return false
+            // Fewer slots than streams (more partitions than slots): some streams in turn, without waiting.
+            const all = live.length <= held
+            const chosen = all ? live : Array.from({ length: held }, (_, i) => live[(turn + i) % live.length]!)
+            if (!all) turn = (turn + held) % live.length
+            lastReadAt = Date.now()
+            read.stage = "sent"
+            const reply = yield* connection.send<Array<[string, Array<RawEntry>]> | null>(
+              "XREADGROUP", "GROUP", group, chosen[0]!.own.consumer,
+              "COUNT", String(Math.max(1, Math.floor(held / chosen.length))),
+              ...(all ? ["BLOCK", block] : []),
+              "STREAMS", ...chosen.map((m) => m.stream), ...chosen.map(() => ">")
+            )
+            read.stage = "answered"
+            const entries: Array<Entry> = []
+            for (const [stream, raw] of reply ?? []) {
+              const member = chosen.find((m) => m.stream === stream)
+              if (member === undefined) continue
+              for (const [id, fields] of raw) if (fields !== null) entries.push(member.toEntry(id, fields, 1))
+            }
+            for (const entry of entries) {
+              yield* options.dispatch(entry)
+              dispatched++
+            }
+            return all || entries.length > 0
+          }).pipe(Effect.ensuring(Effect.sync(() => {
+            current = undefined
+            Deferred.doneUnsafe(read.done, Exit.void)
+          })))
+        }).pipe(
+          // The slots of entries not dispatched, whatever happened.
+          Effect.ensuring(Effect.suspend(() => held > dispatched ? options.unreserve(held - dispatched) : Effect.void))
+        )
+        // Nothing read (every lease too close to its end, or the streams read in turn had nothing): until a
+        // partition joins or leaves, a lease is renewed, or a few milliseconds for the streams' next turn.
+        if (!issued) yield* Effect.raceFirst(untilChanged, Effect.sleep("10 millis"))
       })
 
     yield* Effect.gen(function*() {
@@ -270,7 +306,16 @@ export const makeSharedReader = <Entry>(options: {
       })),
       Effect.scoped,
       Effect.catchDefect((defect) => Effect.fail(new Redis.RedisError({ cause: defect }))),
-      Effect.tapError((error) => Effect.logWarning("shared stream reader failed, restarting", { error: String(error.cause) })),
+      Effect.tapError((error) =>
+        Effect.andThen(
+          // The members start over: the failed read may have been delivered with no reply.
+          Effect.sync(() => {
+            Deferred.doneUnsafe(broken, Exit.fail(error))
+            broken = Deferred.makeUnsafe<never, Redis.RedisError>()
+          }),
+          Effect.logWarning("shared stream reader failed, restarting", { error: String(error.cause) })
+        )
+      ),
       Effect.retry({ schedule: Backoff.capped("100 millis", "2 seconds") }),
       Effect.forkScoped
     )
@@ -284,13 +329,14 @@ export const makeSharedReader = <Entry>(options: {
           }
           members.set(member.stream, member)
           memberChanged()
-          return Effect.void
+          return Effect.succeed(broken)
         }),
         // A read parked without this stream is cut short, so the stream is read at once.
-        () => Effect.andThen(Effect.suspend(() => current === undefined ? Effect.void : cutShort(current)), Effect.never),
+        (failed) =>
+          Effect.andThen(Effect.suspend(() => current === undefined ? Effect.void : cutShort(current)), Deferred.await(failed)),
         () =>
           Effect.suspend(() => {
-            members.delete(member.stream)
+            if (members.get(member.stream) === member) members.delete(member.stream)
             memberChanged()
             const read = current
             if (read === undefined || !read.streams.has(member.stream)) return Effect.void
@@ -298,7 +344,11 @@ export const makeSharedReader = <Entry>(options: {
           })
       )
 
-    return { join, reading: Effect.sync(() => current === undefined ? [] : [...current.streams]) }
+    return {
+      join,
+      reading: Effect.sync(() => current === undefined ? [] : [...current.streams]),
+      connectionId: Effect.sync(() => clientId)
+    }
   })
 
 /** The longest a shared reader waits between two reads, when the process is busy. */

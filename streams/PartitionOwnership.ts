@@ -27,7 +27,8 @@ export class PartitionOwnership extends Context.Service<PartitionOwnership, {
         group: keys.group,
         reserve: actors.reserve,
         unreserve: actors.unreserve,
-        dispatch: actors.dispatch
+        dispatch: actors.dispatch,
+        maxInFlight: yield* Env.maxInFlight
       })
       return yield* makeOwnership({
         name: "worker",
