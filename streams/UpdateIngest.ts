@@ -6,29 +6,18 @@
  */
 import { Context, Effect, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
-import * as Crypto from "node:crypto"
 import type { ParsedUpdate } from "../src/domain/Update.ts"
 import * as Env from "../src/config.ts"
 import { RedisClient } from "../layers/Redis.ts"
 import { Keys } from "./Keys.ts"
 
 /**
- * KEYS: seen marker, stream. ARGV: marker ttl (s), raw update, traceparent, chat id.
- * The stream append comes before the marker: if it fails (out of memory), nothing is written at all.
+ * KEYS: per update its seen marker and stream. ARGV: marker ttl (s), then per update its raw update, traceparent
+ * and chat id. Returns per update its entry id, or nil for a duplicate (also of an earlier update of the same call).
+ * Each update's stream append comes before its marker: if it fails (out of memory), that update is not written at
+ * all, and the call fails.
  */
 const appendLua = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local id = redis.call('XADD', KEYS[2], '*', 'update', ARGV[2], 'traceparent', ARGV[3], 'chat', ARGV[4])
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-return id`
-const appendSha = Crypto.createHash("sha1").update(appendLua).digest("hex")
-
-/**
- * The same for several updates at once, each on its own: KEYS: per update its seen marker and stream. ARGV: marker
- * ttl (s), then per update its raw update, traceparent and chat id. Returns per update its entry id, or nil for a
- * duplicate (also of an earlier update of the same call).
- */
-const appendManyLua = `
 local out = {}
 for i = 1, #KEYS / 2 do
   local seen, stream = KEYS[2 * i - 1], KEYS[2 * i]
@@ -40,7 +29,6 @@ for i = 1, #KEYS / 2 do
   end
 end
 return out`
-const appendManySha = Crypto.createHash("sha1").update(appendManyLua).digest("hex")
 
 /** At most this many updates go in one script call. */
 const maxBatch = 64
@@ -66,12 +54,13 @@ export class UpdateIngest extends Context.Service<UpdateIngest, {
       const toResult = (entryId: unknown): AppendResult =>
         entryId === null ? duplicate : { _tag: "Queued", entryId: entryId as string }
 
-      /** Runs a script by its hash; a Redis that restarted or flushed its script cache gets the script itself. */
-      const run = (sha: string, lua: string, keyCount: number, args: ReadonlyArray<string | number>) =>
-        client.evalsha(sha, keyCount, ...args).catch((error: unknown) =>
-          error instanceof Error && error.message.startsWith("NOSCRIPT")
-            ? client.eval(lua, keyCount, ...args).catch((cause: unknown) => Promise.reject(new Redis.RedisError({ cause })))
-            : Promise.reject(new Redis.RedisError({ cause: error })))
+      /**
+       * The script is sent whole (`EVAL`, which Redis caches by its hash), not by hash with a fallback: after a
+       * restart or `SCRIPT FLUSH` a call by hash fails, and its retry would go out behind later calls that
+       * succeed, putting a chat's later update before an earlier one.
+       */
+      const run = (keyCount: number, args: ReadonlyArray<string | number>) =>
+        client.eval(appendLua, keyCount, ...args).catch((cause: unknown) => Promise.reject(new Redis.RedisError({ cause })))
 
       type Waiting = {
         readonly update: ParsedUpdate
@@ -83,32 +72,30 @@ export class UpdateIngest extends Context.Service<UpdateIngest, {
       let waiting: Array<Waiting> = []
 
       /**
-       * The updates that arrived since the last flush, in one script call (one alone in the simple script): at a
-       * few thousand updates/s several requests finish in one turn of the event loop, and one call for them costs
-       * Redis and this process less than a call each. Each update is still deduplicated and appended on its own.
+       * The updates that arrived since the last flush, in one script call: at a few thousand updates/s several
+       * requests finish in one turn of the event loop, and one call for them costs Redis and this process less than
+       * a call each. Each update is still deduplicated and appended on its own.
        */
       const flush = () => {
         const batch = waiting
         waiting = []
         if (batch.length === 0) return
-        if (batch.length === 1) {
-          const { update, raw, traceparent, resolve, reject } = batch[0]!
-          const p = keys.partitionOf(update.chatId)
-          run(appendSha, appendLua, 2, [keys.seen(p, update.updateId), keys.stream(p), ttl, raw, traceparent, update.chatId])
-            .then((entryId) => resolve(toResult(entryId)), reject)
-          return
+        const fail = (error: Redis.RedisError) => batch.forEach((w) => w.reject(error))
+        try {
+          const keyList: Array<string> = []
+          const args: Array<string | number> = [ttl]
+          for (const { update, raw, traceparent } of batch) {
+            const p = keys.partitionOf(update.chatId)
+            keyList.push(keys.seen(p, update.updateId), keys.stream(p))
+            args.push(raw, traceparent, update.chatId)
+          }
+          run(keyList.length, [...keyList, ...args]).then(
+            (entryIds) => batch.forEach((w, i) => w.resolve(toResult((entryIds as Array<unknown>)[i] ?? null))),
+            fail
+          )
+        } catch (cause) {
+          fail(new Redis.RedisError({ cause }))
         }
-        const keyList: Array<string> = []
-        const args: Array<string | number> = [ttl]
-        for (const { update, raw, traceparent } of batch) {
-          const p = keys.partitionOf(update.chatId)
-          keyList.push(keys.seen(p, update.updateId), keys.stream(p))
-          args.push(raw, traceparent, update.chatId)
-        }
-        run(appendManySha, appendManyLua, keyList.length, [...keyList, ...args]).then(
-          (entryIds) => batch.forEach((w, i) => w.resolve(toResult((entryIds as Array<unknown>)[i] ?? null))),
-          (error: Redis.RedisError) => batch.forEach((w) => w.reject(error))
-        )
       }
 
       const appendNow = (update: ParsedUpdate, raw: string, traceparent: string): Promise<AppendResult> =>
