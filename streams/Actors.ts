@@ -102,28 +102,25 @@ export const makeMailboxes = <K, E>(options: {
     })
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(Math.max(1, idleMs / 4))), sweep)))
 
+    /** Queues `entry`; the mailbox is active from now, so the sweeper leaves it alone before its fiber takes it. */
+    const deliver = (mailbox: Mailbox, entry: E) => {
+      mailbox.lastActive = Date.now()
+      Queue.offerUnsafe(mailbox.queue, entry)
+    }
+
     const post = (key: K, entry: E) =>
       Effect.suspend(() => {
         const existing = mailboxes.get(key)
-        if (existing !== undefined) {
-          // Active from now: the sweeper leaves it alone even before its fiber has taken the entry.
-          existing.lastActive = Date.now()
-          Queue.offerUnsafe(existing.queue, entry)
-          return Effect.void
-        }
+        if (existing !== undefined) return Effect.sync(() => deliver(existing, entry))
         return Effect.gen(function*() {
           const queue = yield* Queue.unbounded<E, Cause.Done>()
           // Another post for this key may have made its mailbox meanwhile (a partition's reader and its adoption of
           // orphaned entries both post): the entry goes there, behind what that post queued.
           const made = mailboxes.get(key)
-          if (made !== undefined) {
-            made.lastActive = Date.now()
-            Queue.offerUnsafe(made.queue, entry)
-            return
-          }
+          if (made !== undefined) return deliver(made, entry)
           const mailbox: Mailbox = { queue, busy: false, lastActive: Date.now() }
           mailboxes.set(key, mailbox)
-          Queue.offerUnsafe(mailbox.queue, entry)
+          deliver(mailbox, entry)
           if (options.started !== undefined) yield* options.started
           yield* FiberMap.run(fibers, key, actor(key, mailbox))
         })

@@ -138,11 +138,25 @@ export const readStream = <Entry>(reader: StreamReader<Entry>) =>
     }
   }).pipe(
     Effect.scoped,
-    // A bug must not silently stop a partition: defects are logged and the reader restarts like on Redis errors.
-    Effect.catchDefect((defect) => Effect.fail(new Redis.RedisError({ cause: defect }))),
-    Effect.tapError((error) => Effect.logWarning("stream reader failed, restarting", { error: String(error.cause) })),
-    Effect.retry({ schedule: Backoff.capped("100 millis", "2 seconds") }),
+    restarting("stream reader"),
     Effect.annotateLogs({ stream: reader.stream })
+  )
+
+/**
+ * Runs a reader again after a Redis error, with backoff, logging each failure (after `onFailure`). A bug must not
+ * silently stop reading either: defects are logged and the reader restarts like on Redis errors.
+ */
+const restarting = (what: string, onFailure: (error: Redis.RedisError) => void = () => {}) =>
+<A, R>(self: Effect.Effect<A, Redis.RedisError, R>) =>
+  self.pipe(
+    Effect.catchDefect((defect) => Effect.fail(new Redis.RedisError({ cause: defect }))),
+    Effect.tapError((error) =>
+      Effect.andThen(
+        Effect.sync(() => onFailure(error)),
+        Effect.logWarning(`${what} failed, restarting`, { error: String(error.cause) })
+      )
+    ),
+    Effect.retry({ schedule: Backoff.capped("100 millis", "2 seconds") })
   )
 
 /** A partition's stream, read by a `SharedReader` while its partition is owned. */
@@ -215,7 +229,8 @@ export const makeSharedReader = <Entry>(options: {
     let turn = 0
     const readInterval = makeReadPacing()
 
-    const untilChanged = Effect.suspend(() => Effect.raceFirst(Deferred.await(changed), Effect.sleep("100 millis")))
+    /** Until a partition joins or leaves, or `ms` pass (a lease may be renewed, a stream's turn may come). */
+    const untilChanged = (ms: number) => Effect.suspend(() => Effect.raceFirst(Deferred.await(changed), Effect.sleep(ms)))
 
     const memberChanged = () => {
       Deferred.doneUnsafe(changed, Exit.void)
@@ -240,7 +255,7 @@ export const makeSharedReader = <Entry>(options: {
 
     const readOnce = (connection: Redis.Connection) =>
       Effect.gen(function*() {
-        if (members.size === 0) return yield* untilChanged
+        if (members.size === 0) return yield* untilChanged(100)
         const wait = lastReadAt + readInterval() - Date.now()
         if (wait > 0) yield* Effect.sleep(wait)
         // A slot per stream, as far as there are slots: never more entries than slots held.
@@ -291,9 +306,8 @@ export const makeSharedReader = <Entry>(options: {
           // The slots of entries not dispatched, whatever happened.
           Effect.ensuring(Effect.suspend(() => held > dispatched ? options.unreserve(held - dispatched) : Effect.void))
         )
-        // Nothing read (every lease too close to its end, or the streams read in turn had nothing): until a
-        // partition joins or leaves, a lease is renewed, or a few milliseconds for the streams' next turn.
-        if (!issued) yield* Effect.raceFirst(untilChanged, Effect.sleep("10 millis"))
+        // Nothing read (every lease too close to its end, or the streams read in turn had nothing).
+        if (!issued) yield* untilChanged(10)
       })
 
     yield* Effect.gen(function*() {
@@ -305,18 +319,11 @@ export const makeSharedReader = <Entry>(options: {
         clientId = undefined
       })),
       Effect.scoped,
-      Effect.catchDefect((defect) => Effect.fail(new Redis.RedisError({ cause: defect }))),
-      Effect.tapError((error) =>
-        Effect.andThen(
-          // The members start over: the failed read may have been delivered with no reply.
-          Effect.sync(() => {
-            Deferred.doneUnsafe(broken, Exit.fail(error))
-            broken = Deferred.makeUnsafe<never, Redis.RedisError>()
-          }),
-          Effect.logWarning("shared stream reader failed, restarting", { error: String(error.cause) })
-        )
-      ),
-      Effect.retry({ schedule: Backoff.capped("100 millis", "2 seconds") }),
+      // The members start over: the failed read may have been delivered with no reply.
+      restarting("shared stream reader", (error) => {
+        Deferred.doneUnsafe(broken, Exit.fail(error))
+        broken = Deferred.makeUnsafe<never, Redis.RedisError>()
+      }),
       Effect.forkScoped
     )
 
